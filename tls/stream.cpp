@@ -1,0 +1,101 @@
+#include "tls/stream.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <fmt/format.h>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "common/asio_compat.hpp"
+
+namespace meshfed::tls {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+
+std::string endpoint_text(const asio::ip::tcp::socket& s, bool remote) {
+    std::error_code ec;
+    auto ep = remote ? s.remote_endpoint(ec) : s.local_endpoint(ec);
+    if (ec) return "?";
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+// Runs the handshake, racing a timer when a deadline is set.
+asio::awaitable<std::error_code> handshake(tls_stream& s, asio::ssl::stream_base::handshake_type t,
+                                           std::chrono::milliseconds timeout) {
+    auto tok = nothrow_awaitable;
+    if (timeout.count() <= 0) {
+        auto [ec] = co_await s.async_handshake(t, tok);
+        co_return ec;
+    }
+    asio::steady_timer timer(s.get_executor(), timeout);
+    auto r = co_await (s.async_handshake(t, tok) || timer.async_wait(tok));
+    if (r.index() == 1) co_return std::make_error_code(std::errc::timed_out);
+    co_return std::get<0>(std::get<0>(r));
+}
+
+std::string failure_reason(tls_stream& s, std::error_code ec) {
+    long vr = SSL_get_verify_result(s.native_handle());
+    if (vr != X509_V_OK)
+        return fmt::format("certificate verify failed: {}", X509_verify_cert_error_string(vr));
+    if (ec == std::errc::timed_out) return "handshake timed out";
+    return ec.message();
+}
+
+}  // namespace
+
+std::unique_ptr<tls_stream> make_stream(asio::ip::tcp::socket sock, SSL_CTX* ctx) {
+    // asio::ssl::context takes ownership of the handle it is given: hand it its own reference.
+    SSL_CTX_up_ref(ctx);
+    asio::ssl::context c(ctx);
+    return std::make_unique<tls_stream>(std::move(sock), c);
+}
+
+asio::awaitable<std::expected<std::unique_ptr<tls_stream>, std::string>> client_handshake(
+    asio::ip::tcp::socket sock, const configurator& cfg, client_target target,
+    std::chrono::milliseconds timeout) {
+    auto ctx = cfg.outgoing();
+    std::string peer = endpoint_text(sock, true);
+    if (!ctx)
+        co_return std::unexpected(fmt::format("TLS to {}: outgoing TLS is not configured", peer));
+    auto s = make_stream(std::move(sock), ctx.get());
+    if (auto r = cfg.configure_client(s->native_handle(), target); !r)
+        co_return std::unexpected(fmt::format("TLS to {}: {}", peer, r.error()));
+    auto ec = co_await handshake(*s, asio::ssl::stream_base::client, timeout);
+    std::string sni = cfg.server_sni(target);
+    std::string what = fmt::format("TLS to {} (dc={} sni={} alpn={})", peer, target.datacenter, sni,
+                                   target.alpn.empty() ? "none" : target.alpn);
+    if (ec)
+        co_return std::unexpected(
+            fmt::format("{}: handshake failed: {}", what, failure_reason(*s, ec)));
+    if (auto r = cfg.check_server_peer(s->native_handle(), target); !r)
+        co_return std::unexpected(fmt::format("{}: {}", what, r.error()));
+    co_return std::move(s);
+}
+
+asio::awaitable<std::expected<std::unique_ptr<tls_stream>, std::string>> server_handshake(
+    asio::ip::tcp::socket sock, std::shared_ptr<SSL_CTX> ctx, std::chrono::milliseconds timeout) {
+    std::string peer = endpoint_text(sock, true);
+    if (!ctx) co_return std::unexpected(fmt::format("TLS from {}: TLS is not configured", peer));
+    auto s = make_stream(std::move(sock), ctx.get());
+    auto ec = co_await handshake(*s, asio::ssl::stream_base::server, timeout);
+    if (ec) {
+        auto hello = configurator::hello_of(s->native_handle());
+        co_return std::unexpected(fmt::format("TLS from {} (sni={}): handshake failed: {}", peer,
+                                              hello.sni.empty() ? "none" : hello.sni,
+                                              failure_reason(*s, ec)));
+    }
+    co_return std::move(s);
+}
+
+std::string negotiated_alpn(tls_stream& s) {
+    const unsigned char* sel = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(s.native_handle(), &sel, &len);
+    return sel ? std::string(reinterpret_cast<const char*>(sel), len) : std::string();
+}
+
+}  // namespace meshfed::tls
