@@ -1,0 +1,316 @@
+#include "wan/transport.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include "common/asio_compat.hpp"
+#include "common/log.hpp"
+
+namespace meshfed::wan {
+namespace {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+using namespace asio::experimental::awaitable_operators;
+
+node_addr to_node_addr(const asio::ip::address& a, std::uint16_t port) {
+    node_addr n;
+    n.port = port;
+    if (a.is_v4()) {
+        auto b = a.to_v4().to_bytes();
+        n.ip.assign(b.begin(), b.end());
+    } else {
+        auto v6 = a.to_v6();
+        if (v6.is_v4_mapped()) {
+            auto b = asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_bytes();
+            n.ip.assign(b.begin(), b.end());
+        } else {
+            auto b = v6.to_bytes();
+            n.ip.assign(b.begin(), b.end());
+        }
+    }
+    return n;
+}
+
+asio::ip::address to_address(const node_addr& n) {
+    if (n.ip.size() == 4) {
+        asio::ip::address_v4::bytes_type b;
+        std::copy(n.ip.begin(), n.ip.end(), b.begin());
+        return asio::ip::address_v4(b);
+    }
+    asio::ip::address_v6::bytes_type b{};
+    std::copy_n(n.ip.begin(), std::min<std::size_t>(16, n.ip.size()), b.begin());
+    return asio::ip::address_v6(b);
+}
+
+}  // namespace
+
+struct transport::impl : std::enable_shared_from_this<transport::impl> {
+    asio::any_io_executor ex;
+    memberlist* mlp = nullptr;
+    hooks h;
+    udp::socket udp_sock;
+    tcp::acceptor acceptor;
+    asio::steady_timer timer;
+    transport_stats stats;
+    std::shared_ptr<spdlog::logger> log = get_logger("agent.wan");
+    int inbound = 0;
+    bool running = false;
+    std::vector<std::uint8_t> udp_buf = std::vector<std::uint8_t>(65536);
+
+    explicit impl(asio::any_io_executor e) : ex(e), udp_sock(e), acceptor(e), timer(e) {}
+
+    time_point wakeup() const {
+        time_point t = mlp->next_wakeup();
+        if (h.next_wakeup) t = std::min(t, h.next_wakeup());
+        return t;
+    }
+
+    // Sends whatever the state machine produced and re-arms the timer.
+    void flush() {
+        auto out = mlp->take_outbox();
+        for (auto& p : out.packets) {
+            auto data = std::make_shared<bytes>(std::move(p.data));
+            udp::endpoint ep(to_address(p.to), p.to.port);
+            udp_sock.async_send_to(
+                asio::buffer(*data), ep,
+                [self = shared_from_this(), data, to = p.to, name = p.to_node](std::error_code ec,
+                                                                               std::size_t) {
+                    if (ec) {
+                        ++self->stats.udp_send_errors;
+                        self->log->debug("memberlist: UDP send to {} ({}) failed: {}",
+                                         name.empty() ? "?" : name, to.to_string(), ec.message());
+                    } else {
+                        ++self->stats.udp_out;
+                    }
+                });
+        }
+        for (auto& s : out.streams) {
+            asio::co_spawn(ex, outbound_stream(shared_from_this(), std::move(s)), asio::detached);
+        }
+        rearm();
+    }
+
+    void rearm() {
+        if (!running) return;
+        timer.expires_at(wakeup());
+        timer.async_wait([self = shared_from_this()](std::error_code ec) {
+            if (ec || !self->running) return;
+            auto now = clock::now();
+            self->mlp->tick(now);
+            if (self->h.tick) self->h.tick(now);
+            self->flush();
+        });
+    }
+
+    asio::awaitable<void> udp_loop(std::shared_ptr<impl> self) {
+        while (running) {
+            udp::endpoint from;
+            auto [ec, n] = co_await udp_sock.async_receive_from(asio::buffer(udp_buf), from,
+                                                                nothrow_awaitable);
+            if (!running) co_return;
+            if (ec) {
+                if (ec == asio::error::operation_aborted) co_return;
+                log->debug("memberlist: UDP receive error: {}", ec.message());
+                continue;
+            }
+            ++stats.udp_in;
+            mlp->on_packet(clock::now(), to_node_addr(from.address(), from.port()),
+                           std::span<const std::uint8_t>(udp_buf.data(), n));
+            flush();
+        }
+    }
+
+    // Reads until one whole stream message decodes, the peer closes, or the deadline passes.
+    static asio::awaitable<std::expected<wire::stream_message, std::string>> read_message(
+        tcp::socket& sock, wire::stream_decode_options opts, time_point deadline,
+        wire::wire_stats& stats) {
+        bytes buf;
+        std::array<std::uint8_t, 16384> chunk;
+        asio::steady_timer t(sock.get_executor());
+        t.expires_at(deadline);
+        for (;;) {
+            auto r = co_await (sock.async_read_some(asio::buffer(chunk), nothrow_awaitable) ||
+                               t.async_wait(nothrow_awaitable));
+            if (r.index() == 1) co_return std::unexpected(std::string("i/o timeout"));
+            auto [ec, n] = std::get<0>(r);
+            bool eof = false;
+            if (ec) {
+                if (ec != asio::error::eof) co_return std::unexpected(ec.message());
+                eof = true;
+            }
+            buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+            if (buf.size() > max_stream_read)
+                co_return std::unexpected(std::string("stream larger than the read limit"));
+            auto msg = wire::decode_stream(buf, opts, eof, stats);
+            if (msg) co_return std::move(*msg);
+            if (msg.error() != wire::errc::incomplete || eof)
+                co_return std::unexpected(wire::make_error_code(msg.error()).message());
+        }
+    }
+
+    static asio::awaitable<void> outbound_stream(std::shared_ptr<impl> self, out_stream s) {
+        tcp::socket sock(self->ex);
+        tcp::endpoint ep(to_address(s.to), s.to.port);
+        asio::steady_timer t(self->ex);
+        t.expires_at(s.deadline);
+        std::expected<wire::stream_message, std::string> reply =
+            std::unexpected(std::string("not run"));
+        auto c =
+            co_await (sock.async_connect(ep, nothrow_awaitable) || t.async_wait(nothrow_awaitable));
+        const char* kind = s.kind == stream_kind::ping ? "TCP ping" : "push/pull";
+        if (c.index() == 1) {
+            reply = std::unexpected(fmt::format("dial {} ({}) over TCP for {}: i/o timeout",
+                                                s.to_node, s.to.to_string(), kind));
+        } else if (auto [ec] = std::get<0>(c); ec) {
+            reply = std::unexpected(fmt::format("dial {} ({}) over TCP for {}: {}", s.to_node,
+                                                s.to.to_string(), kind, ec.message()));
+        } else {
+            ++self->stats.tcp_out;
+            auto [wec, nw] =
+                co_await asio::async_write(sock, asio::buffer(s.data), nothrow_awaitable);
+            if (wec) {
+                reply =
+                    std::unexpected(fmt::format("write to {} ({}) over TCP for {}: {}", s.to_node,
+                                                s.to.to_string(), kind, wec.message()));
+            } else {
+                auto opts = self->mlp->stream_decode_options();
+                opts.accept_label_header = false;
+                reply = co_await read_message(sock, opts, s.deadline, self->stream_stats);
+                if (!reply)
+                    reply = std::unexpected(fmt::format("read from {} ({}) over TCP for {}: {}",
+                                                        s.to_node, s.to.to_string(), kind,
+                                                        reply.error()));
+            }
+        }
+        if (!reply) ++self->stats.tcp_errors;
+        if (!self->running) co_return;
+        self->mlp->on_stream_reply(clock::now(), s.id, std::move(reply));
+        self->flush();
+    }
+
+    wire::wire_stats stream_stats;  // drops while reading TCP streams
+
+    asio::awaitable<void> inbound_stream(std::shared_ptr<impl> self, tcp::socket sock) {
+        ++inbound;
+        ++stats.tcp_in;
+        std::error_code ec;
+        auto remote = sock.remote_endpoint(ec);
+        node_addr from = ec ? node_addr{} : to_node_addr(remote.address(), remote.port());
+        auto deadline = clock::now() + mlp->config().timing.tcp_timeout;
+        auto msg =
+            co_await read_message(sock, mlp->stream_decode_options(), deadline, stream_stats);
+        if (!msg) {
+            ++stats.tcp_errors;
+            if (msg.error() == "i/o timeout") ++stats.tcp_in_timeouts;
+            log->warn("memberlist: failed to read stream from {} (TCP): {}", from.to_string(),
+                      msg.error());
+            // memberlist answers a stream it cannot read with an error message.
+            auto reply = mlp->encode_stream_message(
+                wire::encode_message(wire::err_resp{msg.error()}), false);
+            if (reply) co_await asio::async_write(sock, asio::buffer(*reply), nothrow_awaitable);
+        } else if (running) {
+            auto reply = mlp->on_stream(clock::now(), from, *msg);
+            flush();
+            if (!reply.empty())
+                co_await asio::async_write(sock, asio::buffer(reply), nothrow_awaitable);
+        }
+        sock.shutdown(tcp::socket::shutdown_both, ec);
+        --inbound;
+        (void)self;
+    }
+
+    asio::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
+        while (running) {
+            auto [ec, sock] = co_await acceptor.async_accept(nothrow_awaitable);
+            if (!running) co_return;
+            if (ec) {
+                if (ec == asio::error::operation_aborted) co_return;
+                continue;
+            }
+            if (inbound >= max_inbound_streams) {
+                ++stats.tcp_in_refused_busy;
+                continue;  // socket closes on scope exit
+            }
+            asio::co_spawn(ex, inbound_stream(self, std::move(sock)), asio::detached);
+        }
+    }
+};
+
+transport::transport(asio::any_io_executor ex) : impl_(std::make_shared<impl>(ex)) {}
+
+transport::~transport() {
+    stop();
+}
+
+std::error_code transport::bind(const std::string& ip, std::uint16_t port) {
+    std::error_code ec;
+    auto addr = asio::ip::make_address(ip, ec);
+    if (ec) return ec;
+    // Port 0: let TCP pick, then take the same number for UDP (retry a few times on a clash).
+    for (int attempt = 0; attempt < 10; ++attempt) {
+        impl_->acceptor = tcp::acceptor(impl_->ex);
+        impl_->udp_sock = udp::socket(impl_->ex);
+        tcp::endpoint tep(addr, port);
+        impl_->acceptor.open(tep.protocol(), ec);
+        if (ec) return ec;
+        impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+        impl_->acceptor.bind(tep, ec);
+        if (ec) return ec;
+        impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return ec;
+        std::uint16_t chosen = impl_->acceptor.local_endpoint().port();
+        udp::endpoint uep(addr, chosen);
+        impl_->udp_sock.open(uep.protocol(), ec);
+        if (ec) return ec;
+        impl_->udp_sock.bind(uep, ec);
+        if (!ec) {
+            // Large receive buffer so bursts (and floods) do not drop probes.
+            impl_->udp_sock.set_option(asio::socket_base::receive_buffer_size(2 * 1024 * 1024), ec);
+            return {};
+        }
+        if (port != 0) return ec;
+    }
+    return ec;
+}
+
+std::uint16_t transport::port() const {
+    std::error_code ec;
+    auto ep = impl_->acceptor.local_endpoint(ec);
+    return ec ? 0 : ep.port();
+}
+
+void transport::start(memberlist& ml, hooks h) {
+    impl_->mlp = &ml;
+    impl_->h = std::move(h);
+    impl_->running = true;
+    asio::co_spawn(impl_->ex, impl_->udp_loop(impl_), asio::detached);
+    asio::co_spawn(impl_->ex, impl_->accept_loop(impl_), asio::detached);
+    impl_->flush();
+}
+
+void transport::stop() {
+    if (!impl_->running) return;
+    impl_->running = false;
+    std::error_code ec;
+    impl_->timer.cancel();
+    impl_->udp_sock.close(ec);
+    impl_->acceptor.close(ec);
+}
+
+void transport::kick() {
+    if (impl_->running) impl_->flush();
+}
+
+const transport_stats& transport::stats() const {
+    return impl_->stats;
+}
+
+}  // namespace meshfed::wan
