@@ -8,13 +8,25 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 
 #include <fmt/format.h>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
+#include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
+#include "wan/pool.hpp"
+#include "wan/wire/crypto.hpp"
 
 namespace meshfed::agent {
 
@@ -53,6 +65,77 @@ int lock_data_dir(const std::string& data_dir) {
     return fd;
 }
 
+namespace {
+
+// Consul keeps a node ID (a UUID) in <data_dir>/node-id; servers carry it in the `id` tag.
+std::string load_or_create_node_id(const std::string& data_dir) {
+    namespace fs = std::filesystem;
+    fs::path p = fs::path(data_dir) / "node-id";
+    if (std::ifstream in(p); in) {
+        std::string id;
+        std::getline(in, id);
+        if (id.size() == 36) return id;
+    }
+    std::random_device rd;
+    std::uniform_int_distribution<int> d(0, 15);
+    std::string id;
+    for (int i = 0; i < 36; ++i) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            id.push_back('-');
+            continue;
+        }
+        int v = d(rd);
+        if (i == 14) v = 4;            // version 4
+        if (i == 19) v = 8 | (v & 3);  // RFC 4122 variant
+        id.push_back("0123456789abcdef"[v]);
+    }
+    std::ofstream(p) << id << "\n";
+    return id;
+}
+
+// The first private IPv4 address, as Consul picks one when bound to 0.0.0.0.
+std::string first_private_ipv4() {
+    ifaddrs* ifs = nullptr;
+    if (::getifaddrs(&ifs) != 0) return {};
+    std::string found;
+    for (ifaddrs* i = ifs; i && found.empty(); i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+        std::uint32_t a = ntohl(sin->sin_addr.s_addr);
+        bool priv = (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 ||
+                    (a >> 17) == (0xC612 >> 1);  // 198.18.0.0/15 (test networks)
+        if (!priv) continue;
+        char buf[INET_ADDRSTRLEN];
+        ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
+        found = buf;
+    }
+    ::freeifaddrs(ifs);
+    return found;
+}
+
+// The serf tags a Consul server puts on its WAN member (consul-wanfed.md §9.2).
+wan::tag_map server_tags(const config::runtime_config& c, const std::string& node_id) {
+    wan::tag_map t;
+    t["role"] = "consul";
+    t["dc"] = c.datacenter;
+    t["segment"] = "";
+    t["id"] = node_id;
+    t["vsn"] = "2";
+    t["vsn_min"] = "2";
+    t["vsn_max"] = "3";
+    t["raft_vsn"] = "3";
+    t["build"] = build_tag();
+    t["port"] = std::to_string(c.ports.server);
+    t["ft_fs"] = "1";
+    t["ft_si"] = "1";
+    if (c.bootstrap) t["bootstrap"] = "1";
+    if (c.bootstrap_expect > 0) t["expect"] = std::to_string(c.bootstrap_expect);
+    if (!c.tls.ca_file.empty()) t["use_tls"] = "1";
+    return t;
+}
+
+}  // namespace
+
 struct agent::impl {
     config::runtime_config cfg;
     std::vector<std::string> config_paths;
@@ -61,8 +144,68 @@ struct agent::impl {
     asio::signal_set signals{io};
     std::shared_ptr<spdlog::logger> log = get_logger("agent");
     std::shared_ptr<tls::configurator> tls;
+    std::unique_ptr<wan::pool> wan_pool;
     int lock_fd = -1;
     bool stopping = false;
+
+    void start_wan() {
+        const auto& c = cfg;
+        if (!c.server || c.ports.serf_wan < 0) return;
+        wan::pool_config pc;
+        pc.name = c.node_name + "." + c.datacenter;
+        pc.bind_addr = c.bind_addr;
+        pc.port = static_cast<std::uint16_t>(c.ports.serf_wan);
+        pc.advertise_addr = c.advertise_addr_wan;
+        if (pc.advertise_addr.empty() && (c.bind_addr == "0.0.0.0" || c.bind_addr == "::")) {
+            pc.advertise_addr = first_private_ipv4();
+            if (pc.advertise_addr.empty())
+                throw agent_error(
+                    "no private IPv4 address found to advertise on the WAN; set "
+                    "advertise_addr_wan or bind_addr");
+        }
+        pc.timing = c.gossip_wan;
+        pc.label = c.gossip_wan.label;
+        pc.tags = server_tags(c, load_or_create_node_id(c.data_dir));
+        pc.keyring_file = std::filesystem::path(c.data_dir) / "serf" / "remote.keyring";
+        if (!c.encrypt.empty()) {
+            auto key = wan::wire::decode_base64_key(c.encrypt);
+            if (!key) throw agent_error("encrypt has invalid key");
+            pc.initial_keys.push_back(std::move(*key));
+        }
+        pc.verify_incoming = c.encrypt_verify_incoming;
+        pc.verify_outgoing = c.encrypt_verify_outgoing;
+        wan_pool = std::make_unique<wan::pool>(io.get_executor(), pc);
+        if (auto r = wan_pool->start(); !r) throw agent_error(r.error());
+        if (!c.retry_join_wan.empty()) asio::co_spawn(io, retry_join_wan(), asio::detached);
+    }
+
+    // Consul's retry_join_wan: keep trying every retry_interval_wan until one join works.
+    asio::awaitable<void> retry_join_wan() {
+        asio::steady_timer t(io);
+        for (int attempt = 1; !stopping && wan_pool; ++attempt) {
+            auto result = std::make_shared<std::pair<int, std::vector<std::string>>>(
+                -1, std::vector<std::string>{});
+            auto answered = std::make_shared<asio::steady_timer>(io);
+            answered->expires_after(cfg.gossip_wan.tcp_timeout + std::chrono::seconds(1));
+            wan_pool->join(cfg.retry_join_wan,
+                           [result, answered](int n, std::vector<std::string> errs) {
+                               *result = {n, std::move(errs)};
+                               answered->cancel();
+                           });
+            co_await answered->async_wait(nothrow_awaitable);
+            if (result->first > 0) {
+                log->info("(WAN) joined: number_of_nodes={}", result->first);
+                co_return;
+            }
+            log->warn(
+                "(WAN) couldn't join: number_of_nodes=0 attempt={} addresses=[{}] error=\"{}\"",
+                attempt, fmt::join(cfg.retry_join_wan, ", "),
+                result->second.empty() ? "no answer"
+                                       : fmt::format("{}", fmt::join(result->second, "; ")));
+            t.expires_after(cfg.retry_interval_wan);
+            co_await t.async_wait(nothrow_awaitable);
+        }
+    }
 
     void wait_signal() {
         signals.async_wait([this](std::error_code ec, int sig) {
@@ -110,7 +253,18 @@ struct agent::impl {
         stopping = true;
         log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
         signals.cancel();
-        io.stop();
+        if (!wan_pool) {
+            io.stop();
+            return;
+        }
+        // Leave the WAN pool gracefully (peers record us as left, not failed), then stop.
+        asio::co_spawn(
+            io,
+            [this]() -> asio::awaitable<void> {
+                co_await wan_pool->leave();
+                io.stop();
+            },
+            asio::detached);
     }
 };
 
@@ -148,6 +302,7 @@ int agent::run() {
     }
     s.tls = *tls;
     s.lock_fd = lock_data_dir(c.data_dir);
+    s.start_wan();
     s.signals.add(SIGINT);
     s.signals.add(SIGTERM);
     s.signals.add(SIGHUP);
@@ -175,7 +330,7 @@ int agent::run() {
         "advertise_addr_wan={} ports: server={} serf_wan={} http={} data_dir={} pid={}",
         version(), c.node_name, c.datacenter, c.server, c.bind_addr,
         c.advertise_addr_wan.empty() ? advertise : c.advertise_addr_wan, c.ports.server,
-        c.ports.serf_wan, c.ports.http, c.data_dir, ::getpid());
+        s.wan_pool ? s.wan_pool->port() : c.ports.serf_wan, c.ports.http, c.data_dir, ::getpid());
     s.io.run();
     s.log->info("agent stopped: node={} datacenter={}", c.node_name, c.datacenter);
     return 0;

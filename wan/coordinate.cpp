@@ -27,22 +27,29 @@ bool finite(double v) {
 }
 
 coordinate_errc map_err(std::error_code ec) {
-    return ec == msgpack::errc::truncated ? coordinate_errc::truncated
-                                          : coordinate_errc::malformed;
+    return ec == msgpack::errc::truncated ? coordinate_errc::truncated : coordinate_errc::malformed;
 }
 
 }  // namespace
 
 std::string_view to_string(coordinate_errc e) noexcept {
     switch (e) {
-        case coordinate_errc::empty: return "empty payload";
-        case coordinate_errc::bad_version: return "unsupported ping version";
-        case coordinate_errc::truncated: return "truncated";
-        case coordinate_errc::malformed: return "malformed";
-        case coordinate_errc::oversized: return "too many dimensions";
-        case coordinate_errc::wrong_dimensions: return "dimensions aren't compatible";
-        case coordinate_errc::invalid_value: return "coordinate is invalid";
-        case coordinate_errc::rtt_out_of_range: return "round trip time not in valid range";
+        case coordinate_errc::empty:
+            return "empty payload";
+        case coordinate_errc::bad_version:
+            return "unsupported ping version";
+        case coordinate_errc::truncated:
+            return "truncated";
+        case coordinate_errc::malformed:
+            return "malformed";
+        case coordinate_errc::oversized:
+            return "too many dimensions";
+        case coordinate_errc::wrong_dimensions:
+            return "dimensions aren't compatible";
+        case coordinate_errc::invalid_value:
+            return "coordinate is invalid";
+        case coordinate_errc::rtt_out_of_range:
+            return "round trip time not in valid range";
     }
     return "unknown";
 }
@@ -204,8 +211,9 @@ coordinate coordinate_client::apply_force(const coordinate& from, double force,
 }
 
 void coordinate_client::update_vivaldi(const coordinate& other, double rtt_seconds) {
-    const double dist = distance_between(coord_, other).value_or(std::chrono::nanoseconds(0)).count() /
-                        seconds_to_ns;
+    const double dist =
+        distance_between(coord_, other).value_or(std::chrono::nanoseconds(0)).count() /
+        seconds_to_ns;
     if (rtt_seconds < zero_threshold) rtt_seconds = zero_threshold;
     const double wrongness = std::abs(dist - rtt_seconds) / rtt_seconds;
 
@@ -233,14 +241,16 @@ void coordinate_client::update_adjustment(const coordinate& other, double rtt_se
 }
 
 void coordinate_client::update_gravity() {
-    const double dist = distance_between(origin_, coord_).value_or(std::chrono::nanoseconds(0)).count() /
-                        seconds_to_ns;
+    const double dist =
+        distance_between(origin_, coord_).value_or(std::chrono::nanoseconds(0)).count() /
+        seconds_to_ns;
     const double force = -1.0 * std::pow(dist / cfg_.gravity_rho, 2.0);
     coord_ = apply_force(coord_, force, origin_);
 }
 
-std::expected<coordinate, coordinate_errc> coordinate_client::update(
-    const std::string& node, const coordinate& other, std::chrono::nanoseconds rtt) {
+std::expected<coordinate, coordinate_errc> coordinate_client::update(const std::string& node,
+                                                                     const coordinate& other,
+                                                                     std::chrono::nanoseconds rtt) {
     auto reject = [&](coordinate_errc e) -> std::expected<coordinate, coordinate_errc> {
         count_rejected(e);
         return std::unexpected(e);

@@ -17,6 +17,7 @@
 #include <deque>
 #include <expected>
 #include <map>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -46,20 +47,20 @@ struct coordinate {
     double height = 0.0;
 
     static coordinate origin(const coordinate_config& cfg);  // zero vec, error max, height min
-    bool is_valid() const;  // no NaN / Inf in any component
+    bool is_valid() const;                                   // no NaN / Inf in any component
     bool compatible_with(const coordinate& other) const { return vec.size() == other.vec.size(); }
     bool operator==(const coordinate&) const = default;
 };
 
 enum class coordinate_errc : std::uint8_t {
-    empty = 1,           // empty ack payload (peer has no ping delegate): not an error in serf
-    bad_version,         // ack payload version byte != 1
-    truncated,           // msgpack ended early
-    malformed,           // not a Coordinate map
-    oversized,           // Vec longer than max_coordinate_dims
-    wrong_dimensions,    // Vec length != ours
-    invalid_value,       // NaN or Inf component
-    rtt_out_of_range,    // rtt < 0 or > 10 s
+    empty = 1,         // empty ack payload (peer has no ping delegate): not an error in serf
+    bad_version,       // ack payload version byte != 1
+    truncated,         // msgpack ended early
+    malformed,         // not a Coordinate map
+    oversized,         // Vec longer than max_coordinate_dims
+    wrong_dimensions,  // Vec length != ours
+    invalid_value,     // NaN or Inf component
+    rtt_out_of_range,  // rtt < 0 or > 10 s
 };
 inline constexpr std::size_t coordinate_errc_count =
     static_cast<std::size_t>(coordinate_errc::rtt_out_of_range) + 1;
@@ -90,7 +91,7 @@ struct coordinate_stats {
 };
 
 class coordinate_client {
-public:
+  public:
     explicit coordinate_client(coordinate_config cfg = {}, std::uint64_t seed = 1);
 
     const coordinate& get() const { return coord_; }
@@ -111,7 +112,7 @@ public:
     // Counts an input rejected before update() (e.g. a bad ack payload).
     void count_rejected(coordinate_errc e) { ++stats_.rejected[static_cast<std::size_t>(e)]; }
 
-private:
+  private:
     double latency_filter(const std::string& node, double rtt_seconds);
     void update_vivaldi(const coordinate& other, double rtt_seconds);
     void update_adjustment(const coordinate& other, double rtt_seconds);

@@ -22,6 +22,13 @@ std::vector<std::string> gossip_config::validate() const {
                         "gossip_wan.probe_interval ({}ms)",
                         probe_timeout.count(), probe_interval.count()));
     }
+    // Consul refuses reconnect timeouts under 8 hours (a short one reaps members of a
+    // datacenter that is only partitioned for a while).
+    if (reconnect_timeout < std::chrono::hours(8))
+        errs.push_back(
+            fmt::format("reconnect_timeout_wan must be >= 8h, got {}h", reconnect_timeout.count()));
+    if (label.size() > 255)
+        errs.push_back(fmt::format("gossip_wan.label is {} bytes; the limit is 255", label.size()));
     return errs;
 }
 

@@ -30,8 +30,10 @@ struct gossip_config {
     int udp_buffer_size = 1400;
     // serf settings of Consul's WAN pool.
     ms dead_node_reclaim_time{30000};
-    std::chrono::hours reconnect_timeout{72};
+    std::chrono::hours reconnect_timeout{72};  // reconnect_timeout_wan
     std::chrono::hours tombstone_timeout{24};
+    // memberlist label (gossip_wan.label): packets and streams of other pools are refused.
+    std::string label;
 
     std::vector<std::string> validate() const;  // "gossip_wan.probe_timeout must be ..." etc.
 };

@@ -9,34 +9,56 @@ namespace meshfed::wan {
 
 std::string_view to_string(serf_message_type t) noexcept {
     switch (t) {
-        case serf_message_type::leave: return "leave";
-        case serf_message_type::join: return "join";
-        case serf_message_type::push_pull: return "pushPull";
-        case serf_message_type::user_event: return "userEvent";
-        case serf_message_type::query: return "query";
-        case serf_message_type::query_response: return "queryResponse";
-        case serf_message_type::conflict_response: return "conflictResponse";
-        case serf_message_type::key_request: return "keyRequest";
-        case serf_message_type::key_response: return "keyResponse";
-        case serf_message_type::relay: return "relay";
+        case serf_message_type::leave:
+            return "leave";
+        case serf_message_type::join:
+            return "join";
+        case serf_message_type::push_pull:
+            return "pushPull";
+        case serf_message_type::user_event:
+            return "userEvent";
+        case serf_message_type::query:
+            return "query";
+        case serf_message_type::query_response:
+            return "queryResponse";
+        case serf_message_type::conflict_response:
+            return "conflictResponse";
+        case serf_message_type::key_request:
+            return "keyRequest";
+        case serf_message_type::key_response:
+            return "keyResponse";
+        case serf_message_type::relay:
+            return "relay";
     }
     return "unknown";
 }
 
 std::string_view to_string(serf_errc e) noexcept {
     switch (e) {
-        case serf_errc::empty: return "empty";
-        case serf_errc::unknown_type: return "unknown type";
-        case serf_errc::wrong_type: return "wrong type";
-        case serf_errc::truncated: return "truncated";
-        case serf_errc::malformed: return "malformed";
-        case serf_errc::oversized: return "oversized";
-        case serf_errc::bad_tags: return "bad tags";
-        case serf_errc::bad_filter: return "bad filter";
-        case serf_errc::invalid_value: return "invalid value";
-        case serf_errc::stale: return "stale";
-        case serf_errc::not_supported: return "not supported";
-        case serf_errc::invalid_argument: return "invalid argument";
+        case serf_errc::empty:
+            return "empty";
+        case serf_errc::unknown_type:
+            return "unknown type";
+        case serf_errc::wrong_type:
+            return "wrong type";
+        case serf_errc::truncated:
+            return "truncated";
+        case serf_errc::malformed:
+            return "malformed";
+        case serf_errc::oversized:
+            return "oversized";
+        case serf_errc::bad_tags:
+            return "bad tags";
+        case serf_errc::bad_filter:
+            return "bad filter";
+        case serf_errc::invalid_value:
+            return "invalid value";
+        case serf_errc::stale:
+            return "stale";
+        case serf_errc::not_supported:
+            return "not supported";
+        case serf_errc::invalid_argument:
+            return "invalid argument";
     }
     return "unknown";
 }
@@ -51,13 +73,13 @@ serf_errc map_err(std::error_code ec) {
     return ec == msgpack::errc::truncated ? serf_errc::truncated : serf_errc::malformed;
 }
 
-#define SERF_TRY(expr)                                        \
-    do {                                                      \
-        if (auto serf_try_r_ = (expr); !serf_try_r_)          \
-            return std::unexpected(serf_try_r_.error());      \
+#define SERF_TRY(expr)                                                                            \
+    do {                                                                                          \
+        if (auto serf_try_r_ = (expr); !serf_try_r_) return std::unexpected(serf_try_r_.error()); \
     } while (0)
 
-// ---- field readers (one non-nil value each) --------------------------------------------------------
+// ---- field readers (one non-nil value each)
+// --------------------------------------------------------
 
 result read_field(reader& r, std::string& out) {
     auto v = r.read_str();
@@ -97,8 +119,7 @@ result read_field(reader& r, bool& out) {
 }
 
 template <class T>
-requires std::is_integral_v<T>
-result read_field(reader& r, T& out) {
+requires std::is_integral_v<T> result read_field(reader& r, T& out) {
     auto v = r.read_integer<T>();
     if (!v) return std::unexpected(map_err(v.error()));
     out = *v;
@@ -431,7 +452,8 @@ void write_str_map(writer& w, const tag_map& m) {
 
 }  // namespace
 
-// ---- encoders (keys sorted by Go field name) ------------------------------------------------------
+// ---- encoders (keys sorted by Go field name)
+// ------------------------------------------------------
 
 bytes encode(const msg_leave& m) {
     bytes out = start(serf_message_type::leave);
@@ -611,7 +633,7 @@ bytes encode(const msg_key_request& m) {
     writer w(out);
     w.write_map_header(1);
     w.write_str("Key");
-    w.write_bytes_or_nil(m.key);
+    w.write_raw(m.key);  // KeyManager always sends a non-nil slice (list-keys: a0)
     return out;
 }
 
@@ -814,7 +836,8 @@ std::expected<query_filter, serf_errc> decode_filter(std::span<const std::uint8_
     return std::unexpected(serf_errc::unknown_type);
 }
 
-// ---- regex (Pike VM over bytes) -------------------------------------------------------------------
+// ---- regex (Pike VM over bytes)
+// -------------------------------------------------------------------
 
 namespace {
 
@@ -822,17 +845,17 @@ using char_set = std::bitset<256>;
 
 struct rx_node {
     enum kind_t { empty, chars, bol, eol, cat, alt, repeat } kind = empty;
-    char_set set;
-    std::vector<std::size_t> kids;
+    char_set set{};
+    std::vector<std::size_t> kids{};
     int min = 0, max = 0;  // repeat; max < 0 = unbounded
 };
 
 constexpr std::size_t rx_max_nodes = 4096;
-constexpr std::size_t rx_max_program = 16384;
-constexpr int rx_max_repeat = 1000;  // RE2's limit
+constexpr std::size_t rx_max_program = 4096;  // x 512-byte tag values: bounded work
+constexpr int rx_max_repeat = 1000;           // RE2's limit
 
 class rx_parser {
-public:
+  public:
     explicit rx_parser(std::string_view s) : s_(s) {}
 
     std::expected<std::size_t, serf_errc> parse() {
@@ -844,7 +867,7 @@ public:
 
     std::vector<rx_node> nodes;
 
-private:
+  private:
     struct flags {
         bool icase = false;
         bool dotall = false;
@@ -1000,9 +1023,15 @@ private:
             const bool sp = i == ' ' || i == '\t' || i == '\n' || i == '\f' || i == '\r';
             bool in = false;
             switch (std::tolower(c)) {
-                case 'd': in = d; break;
-                case 'w': in = w; break;
-                case 's': in = sp; break;
+                case 'd':
+                    in = d;
+                    break;
+                case 'w':
+                    in = w;
+                    break;
+                case 's':
+                    in = sp;
+                    break;
             }
             if (std::isupper(static_cast<unsigned char>(c))) in = !in;
             s.set(static_cast<std::size_t>(i), in);
@@ -1015,15 +1044,27 @@ private:
         if (eof()) return std::unexpected(serf_errc::bad_filter);
         const char c = s_[pos_++];
         switch (c) {
-            case 'd': case 'D': case 'w': case 'W': case 's': case 'S':
+            case 'd':
+            case 'D':
+            case 'w':
+            case 'W':
+            case 's':
+            case 'S':
                 return perl_class(c);
-            case 't': return static_cast<unsigned char>('\t');
-            case 'n': return static_cast<unsigned char>('\n');
-            case 'r': return static_cast<unsigned char>('\r');
-            case 'f': return static_cast<unsigned char>('\f');
-            case 'v': return static_cast<unsigned char>('\v');
-            case 'a': return static_cast<unsigned char>('\a');
-            default: break;
+            case 't':
+                return static_cast<unsigned char>('\t');
+            case 'n':
+                return static_cast<unsigned char>('\n');
+            case 'r':
+                return static_cast<unsigned char>('\r');
+            case 'f':
+                return static_cast<unsigned char>('\f');
+            case 'v':
+                return static_cast<unsigned char>('\v');
+            case 'a':
+                return static_cast<unsigned char>('\a');
+            default:
+                break;
         }
         if (std::ispunct(static_cast<unsigned char>(c))) return static_cast<unsigned char>(c);
         return std::unexpected(serf_errc::bad_filter);  // \b, \pN, \x.., octal: unsupported
@@ -1053,16 +1094,26 @@ private:
                 bool neg = !name.empty() && name[0] == '^';
                 if (neg) name.remove_prefix(1);
                 int (*fn)(int) = nullptr;
-                if (name == "alpha") fn = ::isalpha;
-                else if (name == "digit") fn = ::isdigit;
-                else if (name == "alnum") fn = ::isalnum;
-                else if (name == "space") fn = ::isspace;
-                else if (name == "upper") fn = ::isupper;
-                else if (name == "lower") fn = ::islower;
-                else if (name == "punct") fn = ::ispunct;
-                else if (name == "xdigit") fn = ::isxdigit;
-                else if (name == "word") fn = [](int ch) { return (::isalnum(ch) || ch == '_') ? 1 : 0; };
-                else return std::unexpected(serf_errc::bad_filter);
+                if (name == "alpha")
+                    fn = ::isalpha;
+                else if (name == "digit")
+                    fn = ::isdigit;
+                else if (name == "alnum")
+                    fn = ::isalnum;
+                else if (name == "space")
+                    fn = ::isspace;
+                else if (name == "upper")
+                    fn = ::isupper;
+                else if (name == "lower")
+                    fn = ::islower;
+                else if (name == "punct")
+                    fn = ::ispunct;
+                else if (name == "xdigit")
+                    fn = ::isxdigit;
+                else if (name == "word")
+                    fn = [](int ch) { return (::isalnum(ch) || ch == '_') ? 1 : 0; };
+                else
+                    return std::unexpected(serf_errc::bad_filter);
                 for (int i = 0; i < 128; ++i)
                     if ((fn(i) != 0) != neg) add_char(set, static_cast<unsigned char>(i));
                 if (neg)
@@ -1120,10 +1171,14 @@ private:
                         if (eof()) return std::unexpected(serf_errc::bad_filter);
                         char f = s_[pos_++];
                         if (f == ':') break;
-                        if (f == '-' && !neg) neg = true;
-                        else if (f == 'i') flags_.icase = !neg;
-                        else if (f == 's') flags_.dotall = !neg;
-                        else return std::unexpected(serf_errc::bad_filter);
+                        if (f == '-' && !neg)
+                            neg = true;
+                        else if (f == 'i')
+                            flags_.icase = !neg;
+                        else if (f == 's')
+                            flags_.dotall = !neg;
+                        else
+                            return std::unexpected(serf_errc::bad_filter);
                     }
                 }
                 auto inner = parse_alt(depth + 1);
@@ -1147,7 +1202,9 @@ private:
                 return add(rx_node{.kind = rx_node::bol});
             case '$':
                 return add(rx_node{.kind = rx_node::eol});
-            case '*': case '+': case '?':
+            case '*':
+            case '+':
+            case '?':
                 return std::unexpected(serf_errc::bad_filter);  // "missing argument"
             case '\\': {
                 auto e = parse_escape();
@@ -1177,7 +1234,7 @@ struct rx_inst {
 };
 
 class rx_compiler {
-public:
+  public:
     explicit rx_compiler(const std::vector<rx_node>& nodes) : nodes_(nodes) {}
     std::vector<rx_inst> prog;
     std::vector<char_set> sets;
@@ -1186,13 +1243,18 @@ public:
         if (prog.size() > rx_max_program) return false;
         const rx_node& node = nodes_[n];
         switch (node.kind) {
-            case rx_node::empty: return true;
+            case rx_node::empty:
+                return true;
             case rx_node::chars:
                 sets.push_back(node.set);
                 prog.push_back({rx_inst::chars, sets.size() - 1, 0});
                 return true;
-            case rx_node::bol: prog.push_back({rx_inst::bol}); return true;
-            case rx_node::eol: prog.push_back({rx_inst::eol}); return true;
+            case rx_node::bol:
+                prog.push_back({rx_inst::bol});
+                return true;
+            case rx_node::eol:
+                prog.push_back({rx_inst::eol});
+                return true;
             case rx_node::cat:
                 for (auto k : node.kids)
                     if (!emit(k)) return false;
@@ -1239,7 +1301,7 @@ public:
         return false;
     }
 
-private:
+  private:
     const std::vector<rx_node>& nodes_;
 };
 
@@ -1269,8 +1331,11 @@ std::expected<bool, serf_errc> regex_search(std::string_view expr, std::string_v
             if (mark[q] == gen) continue;
             mark[q] = gen;
             switch (prog[q].op) {
-                case rx_inst::match: return true;
-                case rx_inst::jmp: stack.push_back(prog[q].x); break;
+                case rx_inst::match:
+                    return true;
+                case rx_inst::jmp:
+                    stack.push_back(prog[q].x);
+                    break;
                 case rx_inst::split:
                     stack.push_back(prog[q].y);
                     stack.push_back(prog[q].x);
@@ -1281,7 +1346,9 @@ std::expected<bool, serf_errc> regex_search(std::string_view expr, std::string_v
                 case rx_inst::eol:
                     if (at == text.size()) stack.push_back(q + 1);
                     break;
-                case rx_inst::chars: list.push_back(q); break;
+                case rx_inst::chars:
+                    list.push_back(q);
+                    break;
             }
         }
         return false;

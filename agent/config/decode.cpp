@@ -227,7 +227,15 @@ const std::vector<field>& schema() {
                       duration_opt("probe_timeout", CFG(gossip_wan.probe_timeout)),
                       int_opt("suspicion_mult", CFG(gossip_wan.suspicion_mult)),
                       int_opt("retransmit_mult", CFG(gossip_wan.retransmit_mult)),
+                      string_opt("label", CFG(gossip_wan.label)),
                   }),
+            {"reconnect_timeout_wan",
+             [](runtime_config& c, const value& v, const std::string& p, diagnostics& d) {
+                 if (auto ms = to_duration_value(v, p, d))
+                     c.gossip_wan.reconnect_timeout =
+                         std::chrono::duration_cast<std::chrono::hours>(*ms);
+             },
+             {}},
             block("limits",
                   {
                       duration_opt("rpc_handshake_timeout", CFG(limits.handshake_timeout)),

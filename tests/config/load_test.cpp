@@ -137,6 +137,15 @@ log_json = true
     EXPECT_TRUE(c.log_json);
 }
 
+TEST(ConfigDecode, GossipLabelAndReconnectTimeout) {
+    auto r = load_hcl("gossip_wan { label = \"dc-pool\" }\nreconnect_timeout_wan = \"12h\"\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config.gossip_wan.label, "dc-pool");
+    EXPECT_EQ(r.config.gossip_wan.reconnect_timeout, 12h);
+    auto bad = load_hcl("reconnect_timeout_wan = \"1h\"\n");
+    EXPECT_THAT(bad.errors, has_error("reconnect_timeout_wan must be >= 8h"));
+}
+
 TEST(ConfigDecode, JsonAndHclGiveTheSameConfig) {
     auto h = load_hcl(R"(node_name = "a"
 ports { server = 9300 }

@@ -47,7 +47,8 @@ class sim_network {
 
     explicit sim_network(wan::gossip_config timing) : timing_(timing) {}
 
-    member& add(const std::string& name, std::shared_ptr<wan::wire::keyring> keys = nullptr) {
+    member& add(const std::string& name, std::shared_ptr<wan::wire::keyring> keys = nullptr,
+                const std::string& label = "") {
         auto m = std::make_unique<member>();
         m->name = name;
         m->addr = *wan::node_addr::parse("127.0.0." + std::to_string(members_.size() + 1), 8302);
@@ -57,6 +58,7 @@ class sim_network {
         cfg.advertise = m->addr;
         cfg.timing = timing_;
         cfg.keys = std::move(keys);
+        cfg.label = label;
         cfg.seed = 1000 + members_.size();
         m->ml = std::make_unique<wan::memberlist>(cfg, *m->del, now_);
         members_.push_back(std::move(m));

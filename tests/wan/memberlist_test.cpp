@@ -196,3 +196,16 @@ TEST(Memberlist, MergeVetoRefusesJoin) {
     EXPECT_THAT(net.join_results_["b"].second,
                 Contains("Merge canceled: Member 'a' is not a server"));
 }
+
+TEST(Memberlist, LabelsSeparatePools) {
+    sim_network net(fast_timing());
+    net.add("a", nullptr, "wan-pool-1");
+    net.add("b", nullptr, "wan-pool-1");
+    net.add("c", nullptr, "other-pool");
+    net.join("b", "a");
+    net.join("c", "a");
+    net.run_for(2s);
+    EXPECT_EQ(net.state_of("a", "b"), node_state::alive);
+    EXPECT_EQ(net.state_of("a", "c"), std::nullopt);
+    EXPECT_EQ(net.join_results_["c"].first, 0);
+}
