@@ -25,6 +25,10 @@
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
+#include "rpc/conn_pool.hpp"
+#include "rpc/handler.hpp"
+#include "rpc/router.hpp"
+#include "rpc/server.hpp"
 #include "wan/pool.hpp"
 #include "wan/wire/crypto.hpp"
 
@@ -145,8 +149,90 @@ struct agent::impl {
     std::shared_ptr<spdlog::logger> log = get_logger("agent");
     std::shared_ptr<tls::configurator> tls;
     std::unique_ptr<wan::pool> wan_pool;
+    rpc::handler_registry handlers;
+    std::unique_ptr<rpc::server> rpc_server;
+    std::shared_ptr<rpc::router> router;
+    std::shared_ptr<rpc::conn_pool> rpc_pool;
+    std::string rpc_advertise;  // ip:port peers dial for RPC
     int lock_fd = -1;
     bool stopping = false;
+
+    // The RPC port: bound first, so the WAN tags carry the real port (port 0 in tests).
+    void start_rpc() {
+        const auto& c = cfg;
+        if (!c.server) return;
+        router = std::make_shared<rpc::router>(c.datacenter);
+        rpc_pool = std::make_shared<rpc::conn_pool>(io.get_executor(),
+                                                    rpc::classic_dialer(io.get_executor(), tls));
+        rpc_server =
+            std::make_unique<rpc::server>(io.get_executor(), handlers, c.datacenter, c.limits, tls);
+        if (auto ec = rpc_server->listen(c.bind_addr, static_cast<std::uint16_t>(c.ports.server)))
+            throw agent_error(fmt::format("cannot bind the RPC port {}:{}: {}", c.bind_addr,
+                                          c.ports.server, ec.message()));
+        rpc_server->set_forwarder([this](std::string dc, std::string method,
+                                         std::vector<std::uint8_t> body, rpc::reply_fn reply) {
+            forward(std::move(dc), std::move(method), std::move(body), std::move(reply));
+        });
+        rpc_server->start();
+        std::string ip = c.advertise_addr.empty() ? c.bind_addr : c.advertise_addr;
+        if (ip == "0.0.0.0" || ip == "::") ip = first_private_ipv4();
+        rpc_advertise = fmt::format("{}:{}", ip, rpc_server->port());
+        log->info("rpc: serving on {}:{} (TCP; TLS {}, verify_incoming {})", c.bind_addr,
+                  rpc_server->port(), tls && tls->enabled() ? "on" : "off",
+                  tls && tls->verify_incoming());
+    }
+
+    // A call for another datacenter: first server of that DC (rotated on failure).
+    void forward(std::string dc, std::string method, std::vector<std::uint8_t> body,
+                 rpc::reply_fn reply) {
+        auto target = router->route(dc);
+        if (!target) {
+            reply(target.error(), {0x80});
+            return;
+        }
+        auto timeout =
+            rpc::server::call_timeout(rpc::server::peek_request(body), cfg.limits.client_timeout);
+        asio::co_spawn(
+            io,
+            [this, t = *target, method = std::move(method), body = std::move(body),
+             reply = std::move(reply), timeout]() mutable -> asio::awaitable<void> {
+                auto r = co_await rpc_pool->call(t, method, std::move(body), timeout);
+                if (r) {
+                    reply(std::move(r->error), std::move(r->body));
+                    co_return;
+                }
+                router->failed(t);
+                log->warn("rpc: forwarding {} to datacenter {} failed: {}", method, t.dc,
+                          r.error());
+                reply(r.error(), {0x80});
+            },
+            asio::detached);
+    }
+
+    // Every alive Consul server in the WAN pool, for the router.
+    void update_router() {
+        if (!router || !wan_pool) return;
+        std::vector<rpc::server_info> servers;
+        for (const auto& m : wan_pool->members()) {
+            if (m.status != wan::member_status::alive) continue;
+            auto tag = [&](const char* k) -> std::string {
+                auto it = m.tags.find(k);
+                return it == m.tags.end() ? std::string() : it->second;
+            };
+            if (tag("role") != "consul" || tag("dc").empty()) continue;
+            int port = std::atoi(tag("port").c_str());
+            if (port <= 0 || port > 65535) continue;
+            std::string name = m.name;
+            std::string suffix = "." + tag("dc");
+            if (name.ends_with(suffix)) name.resize(name.size() - suffix.size());
+            std::string ip = m.addr.to_string();
+            ip = ip.substr(0, ip.rfind(':'));
+            if (!ip.empty() && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+            servers.push_back(
+                {name, tag("dc"), ip, static_cast<std::uint16_t>(port), tag("use_tls") == "1"});
+        }
+        router->set_servers(servers);
+    }
 
     void start_wan() {
         const auto& c = cfg;
@@ -166,6 +252,8 @@ struct agent::impl {
         pc.timing = c.gossip_wan;
         pc.label = c.gossip_wan.label;
         pc.tags = server_tags(c, load_or_create_node_id(c.data_dir));
+        if (rpc_server) pc.tags["port"] = std::to_string(rpc_server->port());
+        pc.on_member = [this](wan::member_event_type, const wan::member&) { update_router(); };
         pc.keyring_file = std::filesystem::path(c.data_dir) / "serf" / "remote.keyring";
         if (!c.encrypt.empty()) {
             auto key = wan::wire::decode_base64_key(c.encrypt);
@@ -176,6 +264,7 @@ struct agent::impl {
         pc.verify_outgoing = c.encrypt_verify_outgoing;
         wan_pool = std::make_unique<wan::pool>(io.get_executor(), pc);
         if (auto r = wan_pool->start(); !r) throw agent_error(r.error());
+        update_router();
         if (!c.retry_join_wan.empty()) asio::co_spawn(io, retry_join_wan(), asio::detached);
     }
 
@@ -253,6 +342,8 @@ struct agent::impl {
         stopping = true;
         log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
         signals.cancel();
+        if (rpc_server) rpc_server->stop();
+        if (rpc_pool) rpc_pool->close_all();
         if (!wan_pool) {
             io.stop();
             return;
@@ -302,6 +393,7 @@ int agent::run() {
     }
     s.tls = *tls;
     s.lock_fd = lock_data_dir(c.data_dir);
+    s.start_rpc();
     s.start_wan();
     s.signals.add(SIGINT);
     s.signals.add(SIGTERM);

@@ -39,7 +39,7 @@ TEST_F(WanSerfInterop, SerfJoinsMeshfedAndBothSeeEachOtherAliveWithTags) {
     auto mem = s.members().output;
     EXPECT_THAT(mem, HasSubstr("role=consul"));
     EXPECT_THAT(mem, HasSubstr("dc=dc1"));
-    EXPECT_THAT(mem, HasSubstr("port=8300"));
+    EXPECT_THAT(mem, HasSubstr("port=" + std::to_string(m.rpc_port)));
     EXPECT_THAT(mem, HasSubstr("build=0.1.0:meshfed"));
     EXPECT_THAT(mem, HasSubstr("Protocol Version: 4"));  // Consul's serf protocol
     EXPECT_TRUE(eventually([&] { return m.joined_names().contains("s1.dc9"); }, 10s)) << m.log();

@@ -48,20 +48,42 @@ struct pending_reply {
 
 }  // namespace
 
-std::string server::request_datacenter(std::span<const std::uint8_t> body) {
+server::request_peek server::peek_request(std::span<const std::uint8_t> body) {
+    request_peek out;
     msgpack::reader r(body);
     auto n = r.read_map_header();
-    if (!n) return {};
+    if (!n) return out;
     for (std::uint32_t i = 0; i < *n; ++i) {
         auto key = r.read_str();
-        if (!key) return {};
+        if (!key) return out;
         if (*key == "Datacenter") {
             auto v = r.read_str();
-            return v ? std::string(*v) : std::string();
+            if (!v) return out;
+            out.datacenter = std::string(*v);
+        } else if (*key == "MinQueryIndex") {
+            auto v = r.read_uint();
+            if (!v) return out;
+            out.min_query_index = *v;
+        } else if (*key == "MaxQueryTime") {
+            auto v = r.read_int();
+            if (!v) return out;
+            out.max_query_time_ns = *v;
+        } else if (!r.skip()) {
+            return out;
         }
-        if (!r.skip()) return {};
     }
-    return {};
+    return out;
+}
+
+std::chrono::milliseconds server::call_timeout(const request_peek& p,
+                                               std::chrono::milliseconds client_timeout) {
+    using namespace std::chrono;
+    if (p.min_query_index == 0) return client_timeout;
+    milliseconds wait = p.max_query_time_ns > 0
+                            ? duration_cast<milliseconds>(nanoseconds(p.max_query_time_ns))
+                            : milliseconds(300'000);
+    wait = std::min(wait, milliseconds(600'000));
+    return wait + wait / 16 + milliseconds(7'000);
 }
 
 struct server::impl : std::enable_shared_from_this<server::impl> {

@@ -62,8 +62,21 @@ class server {
     void set_gossip_hooks(gossip_conn_fn packet, gossip_conn_fn stream);
     const server_stats& stats() const;
 
-    // The request's top-level "Datacenter" (msgpack map), "" when absent or unreadable.
-    static std::string request_datacenter(std::span<const std::uint8_t> body);
+    // The routing-relevant fields of a request body (a msgpack map with QueryOptions
+    // flattened); absent or unreadable fields stay empty/zero.
+    struct request_peek {
+        std::string datacenter;
+        std::uint64_t min_query_index = 0;
+        std::int64_t max_query_time_ns = 0;
+    };
+    static request_peek peek_request(std::span<const std::uint8_t> body);
+    static std::string request_datacenter(std::span<const std::uint8_t> body) {
+        return peek_request(body).datacenter;
+    }
+    // How long a forwarded call may take: rpc_client_timeout, or for a blocking query
+    // min(MaxQueryTime or 300 s, 600 s) + 1/16 jitter + the 7 s RPC hold timeout (Consul).
+    static std::chrono::milliseconds call_timeout(const request_peek& p,
+                                                  std::chrono::milliseconds client_timeout);
 
   private:
     struct impl;
