@@ -25,10 +25,13 @@
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
+#include "rpc/command_log.hpp"
 #include "rpc/conn_pool.hpp"
+#include "rpc/endpoints.hpp"
 #include "rpc/handler.hpp"
 #include "rpc/router.hpp"
 #include "rpc/server.hpp"
+#include "rpc/state_store.hpp"
 #include "wan/pool.hpp"
 #include "wan/wire/crypto.hpp"
 
@@ -150,6 +153,10 @@ struct agent::impl {
     std::shared_ptr<tls::configurator> tls;
     std::unique_ptr<wan::pool> wan_pool;
     rpc::handler_registry handlers;
+    rpc::state_store store;
+    std::unique_ptr<rpc::command_log> state_log;
+    std::unique_ptr<rpc::endpoints> endpoints;
+    std::string node_id;
     std::unique_ptr<rpc::server> rpc_server;
     std::shared_ptr<rpc::router> router;
     std::shared_ptr<rpc::conn_pool> rpc_pool;
@@ -162,6 +169,18 @@ struct agent::impl {
         const auto& c = cfg;
         if (!c.server) return;
         router = std::make_shared<rpc::router>(c.datacenter);
+        // The catalog: recovered from <data_dir>/state (snapshot + command log) before serving.
+        rpc::recovery_report report;
+        auto opened =
+            rpc::command_log::open({std::filesystem::path(c.data_dir) / "state"}, store, &report);
+        if (!opened)
+            throw agent_error(fmt::format("cannot open the state in {}/state: {}", c.data_dir,
+                                          opened.error().message));
+        state_log = std::move(*opened);
+        for (const auto& w : report.warnings) log->warn("state: {}", w);
+        log->info("state: recovered index {} (snapshot {} at {}, {} log records replayed)",
+                  store.last_index(), report.had_snapshot ? "yes" : "no", report.snapshot_index,
+                  report.replayed);
         rpc_pool = std::make_shared<rpc::conn_pool>(io.get_executor(),
                                                     rpc::classic_dialer(io.get_executor(), tls));
         rpc_server =
@@ -173,13 +192,43 @@ struct agent::impl {
                                          std::vector<std::uint8_t> body, rpc::reply_fn reply) {
             forward(std::move(dc), std::move(method), std::move(body), std::move(reply));
         });
-        rpc_server->start();
         std::string ip = c.advertise_addr.empty() ? c.bind_addr : c.advertise_addr;
         if (ip == "0.0.0.0" || ip == "::") ip = first_private_ipv4();
         rpc_advertise = fmt::format("{}:{}", ip, rpc_server->port());
+        rpc::endpoints_config ec;
+        ec.datacenter = c.datacenter;
+        ec.rpc_address = rpc_advertise;
+        endpoints = std::make_unique<rpc::endpoints>(io.get_executor(), store, ec);
+        endpoints->set_commit([this](const rpc::command& cmd) { return state_log->commit(cmd); });
+        endpoints->set_datacenters([this] { return sorted_datacenters(); });
+        endpoints->register_handlers(handlers);
+        node_id = load_or_create_node_id(c.data_dir);
+        // Every server is its own leader for now, and registers itself as Consul's leader does.
+        if (auto r = endpoints->register_self(c.node_name, ip, c.datacenter, rpc_server->port(),
+                                              node_id);
+            !r)
+            log->error("catalog: cannot register this server as service consul");
+        rpc_server->start();
         log->info("rpc: serving on {}:{} (TCP; TLS {}, verify_incoming {})", c.bind_addr,
                   rpc_server->port(), tls && tls->enabled() ? "on" : "off",
                   tls && tls->verify_incoming());
+    }
+
+    // Datacenters by median RTT from our Vivaldi coordinate to each DC's servers, local first.
+    std::vector<std::string> sorted_datacenters() {
+        if (!router) return {cfg.datacenter};
+        if (!wan_pool) return router->datacenters();
+        const auto& serf = wan_pool->serf_layer();
+        auto self = serf.coordinate_of(serf.name());
+        return router->datacenters(
+            [&](const rpc::server_info& s) -> std::optional<std::chrono::duration<double>> {
+                if (!self) return std::nullopt;
+                auto other = serf.coordinate_of(s.name + "." + s.dc);
+                if (!other) return std::nullopt;
+                auto d = wan::distance_between(*self, *other);
+                if (!d) return std::nullopt;
+                return std::chrono::duration<double>(*d);
+            });
     }
 
     // A call for another datacenter: first server of that DC (rotated on failure).
@@ -251,7 +300,7 @@ struct agent::impl {
         }
         pc.timing = c.gossip_wan;
         pc.label = c.gossip_wan.label;
-        pc.tags = server_tags(c, load_or_create_node_id(c.data_dir));
+        pc.tags = server_tags(c, node_id.empty() ? load_or_create_node_id(c.data_dir) : node_id);
         if (rpc_server) pc.tags["port"] = std::to_string(rpc_server->port());
         pc.on_member = [this](wan::member_event_type, const wan::member&) { update_router(); };
         pc.keyring_file = std::filesystem::path(c.data_dir) / "serf" / "remote.keyring";
@@ -342,6 +391,7 @@ struct agent::impl {
         stopping = true;
         log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
         signals.cancel();
+        if (endpoints) endpoints->release_parked();
         if (rpc_server) rpc_server->stop();
         if (rpc_pool) rpc_pool->close_all();
         if (!wan_pool) {
