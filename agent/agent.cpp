@@ -209,6 +209,7 @@ struct agent::impl {
             !r)
             log->error("catalog: cannot register this server as service consul");
         rpc_server->start();
+        asio::co_spawn(io, rebalance_loop(), asio::detached);
         log->info("rpc: serving on {}:{} (TCP; TLS {}, verify_incoming {})", c.bind_addr,
                   rpc_server->port(), tls && tls->enabled() ? "on" : "off",
                   tls && tls->verify_incoming());
@@ -256,6 +257,32 @@ struct agent::impl {
                 reply(r.error(), {0x80});
             },
             asio::detached);
+    }
+
+    // Consul's server manager: shuffle each datacenter's servers now and then, and make sure the
+    // one in front answers Status.Ping (a silent one goes to the back).
+    asio::awaitable<void> rebalance_loop() {
+        asio::steady_timer t(io);
+        while (!stopping) {
+            t.expires_after(std::chrono::minutes(2));
+            co_await t.async_wait(nothrow_awaitable);
+            if (stopping || !router) co_return;
+            router->rebalance();
+            for (const auto& dc : router->datacenters()) {
+                if (dc == cfg.datacenter) continue;
+                auto first = router->route(dc);
+                if (!first) continue;
+                std::vector<std::uint8_t> empty_args{0x80};
+                auto r = co_await rpc_pool->call(*first, "Status.Ping", std::move(empty_args),
+                                                 std::chrono::seconds(10));
+                if (!r || !r->error.empty()) {
+                    log->warn("rpc: server {} of datacenter {} ({}) did not answer Status.Ping; "
+                              "trying the next one",
+                              first->name, dc, first->addr());
+                    router->failed(*first);
+                }
+            }
+        }
     }
 
     // Every alive Consul server in the WAN pool, for the router.
