@@ -13,6 +13,7 @@
 
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "mesh/client_hello.hpp"
 #include "mesh/sni_route.hpp"
 
@@ -261,23 +262,11 @@ gateway_proxy::~gateway_proxy() {
 }
 
 std::error_code gateway_proxy::listen(const std::string& ip, std::uint16_t port) {
-    std::error_code ec;
-    auto addr = asio::ip::make_address(ip, ec);
-    if (ec) return ec;
-    tcp::endpoint ep(addr, port);
-    impl_->acceptor.open(ep.protocol(), ec);
-    if (ec) return ec;
-    impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    impl_->acceptor.bind(ep, ec);
-    if (ec) return ec;
-    impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    return ec;
+    return net::listen_tcp(impl_->acceptor, ip, port);
 }
 
 std::uint16_t gateway_proxy::port() const {
-    std::error_code ec;
-    auto ep = impl_->acceptor.local_endpoint(ec);
-    return ec ? 0 : ep.port();
+    return net::bound_port(impl_->acceptor);
 }
 
 void gateway_proxy::set_routes(routing_table t) {

@@ -14,6 +14,7 @@
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/msgpack.hpp"
+#include "common/net.hpp"
 #include "rpc/msgpack_rpc.hpp"
 #include "tls/alpn.hpp"
 #include "tls/configurator.hpp"
@@ -386,23 +387,11 @@ server::~server() {
 }
 
 std::error_code server::listen(const std::string& ip, std::uint16_t port) {
-    std::error_code ec;
-    auto addr = asio::ip::make_address(ip, ec);
-    if (ec) return ec;
-    tcp::endpoint ep(addr, port);
-    impl_->acceptor.open(ep.protocol(), ec);
-    if (ec) return ec;
-    impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    impl_->acceptor.bind(ep, ec);
-    if (ec) return ec;
-    impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    return ec;
+    return net::listen_tcp(impl_->acceptor, ip, port);
 }
 
 std::uint16_t server::port() const {
-    std::error_code ec;
-    auto ep = impl_->acceptor.local_endpoint(ec);
-    return ec ? 0 : ep.port();
+    return net::bound_port(impl_->acceptor);
 }
 
 void server::start() {

@@ -12,6 +12,7 @@
 
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 
 namespace meshfed::wan {
 namespace {
@@ -258,15 +259,8 @@ std::error_code transport::bind(const std::string& ip, std::uint16_t port) {
     for (int attempt = 0; attempt < 10; ++attempt) {
         impl_->acceptor = tcp::acceptor(impl_->ex);
         impl_->udp_sock = udp::socket(impl_->ex);
-        tcp::endpoint tep(addr, port);
-        impl_->acceptor.open(tep.protocol(), ec);
-        if (ec) return ec;
-        impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-        impl_->acceptor.bind(tep, ec);
-        if (ec) return ec;
-        impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return ec;
-        std::uint16_t chosen = impl_->acceptor.local_endpoint().port();
+        if ((ec = net::listen_tcp(impl_->acceptor, ip, port))) return ec;
+        std::uint16_t chosen = net::bound_port(impl_->acceptor);
         udp::endpoint uep(addr, chosen);
         impl_->udp_sock.open(uep.protocol(), ec);
         if (ec) return ec;
@@ -282,9 +276,7 @@ std::error_code transport::bind(const std::string& ip, std::uint16_t port) {
 }
 
 std::uint16_t transport::port() const {
-    std::error_code ec;
-    auto ep = impl_->acceptor.local_endpoint(ec);
-    return ec ? 0 : ep.port();
+    return net::bound_port(impl_->acceptor);
 }
 
 void transport::start(memberlist& ml, hooks h) {
