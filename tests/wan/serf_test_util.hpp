@@ -8,43 +8,16 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/hex.hpp"
+
 #include "wan/host.hpp"
 #include "wan/node.hpp"
 #include "wan/serf_messages.hpp"
 
 namespace meshfed::wan::serf_testing {
 
-inline std::vector<std::uint8_t> hex(std::string_view h) {
-    std::vector<std::uint8_t> out;
-    auto nib = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    int hi = -1;
-    for (char c : h) {
-        const int v = nib(c);
-        if (v < 0) continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out.push_back(static_cast<std::uint8_t>(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    return out;
-}
-
-inline std::string to_hex(std::span<const std::uint8_t> b) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s;
-    for (auto x : b) {
-        s.push_back(digits[x >> 4]);
-        s.push_back(digits[x & 15]);
-    }
-    return s;
-}
+inline std::vector<std::uint8_t> hex(std::string_view h) { return meshfed::test::from_hex(h); }
+using meshfed::test::to_hex;
 
 // A Consul server's WAN tags (pass consul_server_problem()).
 inline tag_map consul_tags(std::string dc = "dc1") {

@@ -14,40 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/hex.hpp"
+
 namespace meshfed::wan::wire::testing {
 
-inline std::vector<std::uint8_t> from_hex(std::string_view hex) {
-    std::vector<std::uint8_t> out;
-    auto nib = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    int hi = -1;
-    for (char c : hex) {
-        const int v = nib(c);
-        if (v < 0) continue;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            out.push_back(static_cast<std::uint8_t>(hi << 4 | v));
-            hi = -1;
-        }
-    }
-    return out;
-}
-
-inline std::string to_hex(std::span<const std::uint8_t> data) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    out.reserve(data.size() * 2);
-    for (auto b : data) {
-        out.push_back(digits[b >> 4]);
-        out.push_back(digits[b & 15]);
-    }
-    return out;
-}
+using meshfed::test::from_hex;
+using meshfed::test::to_hex;
 
 inline std::filesystem::path captures_dir() {
     if (const char* env = std::getenv("MESHFED_CAPTURES_DIR")) return env;
