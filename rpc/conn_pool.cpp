@@ -42,7 +42,7 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
 
     // A live session for `s`, dialing (once, shared by concurrent callers) when needed.
     asio::awaitable<std::expected<std::shared_ptr<mux_conn>, std::string>> session(
-        std::shared_ptr<impl> self, server_info s) {
+        [[maybe_unused]] std::shared_ptr<impl> self, server_info s) {
         auto k = key(s);
         for (int round = 0; round < 2; ++round) {
             auto& e = entries[k];

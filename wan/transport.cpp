@@ -111,7 +111,8 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
         });
     }
 
-    asio::awaitable<void> udp_loop(std::shared_ptr<impl> self) {
+    // `self` keeps the transport alive while the loop runs.
+    asio::awaitable<void> udp_loop([[maybe_unused]] std::shared_ptr<impl> self) {
         while (running) {
             udp::endpoint from;
             auto [ec, n] = co_await udp_sock.async_receive_from(asio::buffer(udp_buf), from,

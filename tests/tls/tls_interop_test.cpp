@@ -97,8 +97,9 @@ TEST_F(TlsInterop, GoClientHandshakesWithAlpnAgainstMeshfedServer) {
     EXPECT_EQ(j["tls"]["alpn"], "consul/rpc-multi") << out.output;
     EXPECT_EQ(j["tls"]["verify"], "full") << out.output;
     EXPECT_EQ(j["tls"]["verified_name"], "n1.server.dc1.consul") << out.output;
-    // The handshake succeeded; the call itself fails because nothing serves RPC yet.
-    EXPECT_EQ(j.value("stage", ""), "call") << out.output;
+    // The handshake succeeded; what follows fails because this bare TLS server closes the
+    // connection: at the yamux stage or at the call, depending on timing.
+    EXPECT_THAT(j.value("stage", ""), ::testing::AnyOf("yamux", "call")) << out.output;
 }
 
 TEST_F(TlsInterop, MeshfedClientHandshakesAgainstGoServer) {
