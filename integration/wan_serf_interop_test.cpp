@@ -182,16 +182,21 @@ TEST_F(WanSerfInterop, MixedPoolOfEightConverges) {
     std::set<std::string> all;
     for (auto& m : ms) all.insert(m.wan_name());
     for (auto& s : ss) all.insert(s.node);
+    std::string missing;
     auto converged = [&] {
+        missing.clear();
         for (auto& s : ss)
             for (const auto& n : all)
-                if (serf_status_of(s, n) != "alive") return false;
+                if (serf_status_of(s, n) != "alive") missing += s.node + " lacks " + n + "; ";
         for (auto& m : ms) {
             auto seen = m.joined_names();
             for (const auto& n : all)
-                if (n != m.wan_name() && !seen.contains(n)) return false;
+                if (n != m.wan_name() && !seen.contains(n))
+                    missing += m.wan_name() + " lacks " + n + "; ";
         }
-        return true;
+        return missing.empty();
     };
-    EXPECT_TRUE(eventually(converged, 30s));
+    // Converges in about a second on an idle machine. Under load or a sanitizer build some runs
+    // need the 60 s push/pull to repair a missed join announcement (under investigation).
+    EXPECT_TRUE(eventually(converged, 90s)) << missing;
 }
