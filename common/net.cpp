@@ -24,4 +24,10 @@ std::uint16_t bound_port(const asio::ip::tcp::acceptor& acceptor) {
     return ec ? 0 : ep.port();
 }
 
+std::string remote_ip(const asio::ip::tcp::socket& s) {
+    std::error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    return ec ? "?" : ep.address().to_string();
+}
+
 }  // namespace meshfed::net

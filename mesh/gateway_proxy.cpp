@@ -36,13 +36,18 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
     tcp::acceptor acceptor;
     routing_table routes;
     proxy_stats stats;
-    std::map<std::string, int> per_source;
+    std::shared_ptr<net::source_limiter> limiter;
     std::shared_ptr<spdlog::logger> log = get_logger("mesh.gateway");
     std::mt19937 rng{std::random_device{}()};
     bool running = false;
 
     impl(asio::any_io_executor e, std::string dc, std::string dom, proxy_options o)
-        : ex(e), local_dc(std::move(dc)), domain(std::move(dom)), opts(o), acceptor(e) {}
+        : ex(e),
+          local_dc(std::move(dc)),
+          domain(std::move(dom)),
+          opts(o),
+          acceptor(e),
+          limiter(std::make_shared<net::source_limiter>(o.max_conns_per_source)) {}
 
     // The endpoints to try for a route, in order (shuffled where any one will do).
     std::vector<endpoint> candidates(const sni_route& r, std::string& key) {
@@ -116,16 +121,12 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
         }
     }
 
-    asio::awaitable<void> handle(std::shared_ptr<impl> self, tcp::socket client,
-                                 std::string src_ip) {
-        struct release {
-            impl* s;
-            std::string ip;
-            ~release() {
-                --s->stats.active;
-                if (--s->per_source[ip] <= 0) s->per_source.erase(ip);
-            }
-        } guard{this, src_ip};
+    asio::awaitable<void> handle(std::shared_ptr<impl> self, tcp::socket client, std::string src_ip,
+                                 [[maybe_unused]] net::source_limiter::lease slot) {
+        struct active_count {
+            proxy_stats& st;
+            ~active_count() { --st.active; }
+        } active{stats};
         std::error_code ec;
         auto rep = client.remote_endpoint(ec);
         std::string peer = ec ? src_ip : fmt::format("{}:{}", src_ip, rep.port());
@@ -238,17 +239,15 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
                 if (ec == asio::error::operation_aborted) co_return;
                 continue;
             }
-            std::error_code rec;
-            auto ep = sock.remote_endpoint(rec);
-            std::string ip = rec ? "?" : ep.address().to_string();
-            if (opts.max_conns_per_source > 0 && per_source[ip] >= opts.max_conns_per_source) {
+            std::string ip = net::remote_ip(sock);
+            auto slot = limiter->acquire(ip);
+            if (!slot) {
                 ++stats.refused_source_cap;
                 continue;
             }
-            ++per_source[ip];
             ++stats.accepted;
             ++stats.active;
-            asio::co_spawn(ex, handle(self, std::move(sock), ip), asio::detached);
+            asio::co_spawn(ex, handle(self, std::move(sock), ip, std::move(*slot)), asio::detached);
         }
     }
 };

@@ -95,7 +95,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
     std::shared_ptr<tls::configurator> tls;
     tcp::acceptor acceptor;
     server_stats stats;
-    std::map<std::string, int> per_ip;
+    std::shared_ptr<net::source_limiter> limiter;
     forward_fn forward;
     gossip_conn_fn gossip_packet, gossip_stream;
     std::shared_ptr<spdlog::logger> log = get_logger("agent.rpc");
@@ -103,7 +103,13 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
 
     impl(asio::any_io_executor e, const handler_registry& h, std::string dc, limits l,
          std::shared_ptr<tls::configurator> t)
-        : ex(e), handlers(h), local_dc(std::move(dc)), lim(l), tls(std::move(t)), acceptor(e) {}
+        : ex(e),
+          handlers(h),
+          local_dc(std::move(dc)),
+          lim(l),
+          tls(std::move(t)),
+          acceptor(e),
+          limiter(std::make_shared<net::source_limiter>(l.max_conns_per_client)) {}
 
     // One call: forwarded when it names another datacenter, dispatched locally otherwise.
     asio::awaitable<std::pair<std::string, std::vector<std::uint8_t>>> handle_call(
@@ -204,15 +210,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         co_return b;
     }
 
-    asio::awaitable<void> handle_conn(std::shared_ptr<impl> self, tcp::socket sock,
-                                      std::string ip) {
-        struct release {
-            impl* s;
-            std::string ip;
-            ~release() {
-                if (--s->per_ip[ip] <= 0) s->per_ip.erase(ip);
-            }
-        } guard{this, ip};
+    // `slot` holds this source's connection slot while the connection is served.
+    asio::awaitable<void> handle_conn(std::shared_ptr<impl> self, tcp::socket sock, std::string ip,
+                                      [[maybe_unused]] net::source_limiter::lease slot) {
         std::error_code ec;
         auto remote = sock.remote_endpoint(ec);
         std::string peer = ec ? ip : fmt::format("{}:{}", ip, remote.port());
@@ -360,10 +360,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                 if (ec == asio::error::operation_aborted) co_return;
                 continue;
             }
-            std::error_code rec;
-            auto ep = sock.remote_endpoint(rec);
-            std::string ip = rec ? "?" : ep.address().to_string();
-            if (lim.max_conns_per_client > 0 && per_ip[ip] >= lim.max_conns_per_client) {
+            std::string ip = net::remote_ip(sock);
+            auto slot = limiter->acquire(ip);
+            if (!slot) {
                 ++stats.rejected_conn_limit;
                 log->warn(
                     "rpc: rejecting connection from {}: rpc_max_conns_per_client ({}) "
@@ -371,9 +370,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                     ip, lim.max_conns_per_client);
                 continue;
             }
-            ++per_ip[ip];
             ++stats.accepted;
-            asio::co_spawn(ex, handle_conn(self, std::move(sock), ip), asio::detached);
+            asio::co_spawn(ex, handle_conn(self, std::move(sock), ip, std::move(*slot)),
+                           asio::detached);
         }
     }
 };
