@@ -30,4 +30,22 @@ std::string remote_ip(const asio::ip::tcp::socket& s) {
     return ec ? "?" : ep.address().to_string();
 }
 
+std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s) {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon + 1 >= s.size()) return std::nullopt;
+    std::string_view host = s.substr(0, colon), port_text = s.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    unsigned port = 0;
+    for (char c : port_text) {
+        if (c < '0' || c > '9' || port > 65535) return std::nullopt;
+        port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return std::nullopt;
+    std::error_code ec;
+    auto addr = asio::ip::make_address(std::string(host), ec);
+    if (ec) return std::nullopt;
+    return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+}
+
 }  // namespace meshfed::net

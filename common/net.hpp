@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include <asio/ip/tcp.hpp>
@@ -56,5 +57,8 @@ class source_limiter : public std::enable_shared_from_this<source_limiter> {
 
 // The peer's IP as text ("?" when the socket has none).
 std::string remote_ip(const asio::ip::tcp::socket& s);
+
+// "ip:port" or "[v6]:port" (a literal address, port 1-65535) -> endpoint; nullopt otherwise.
+std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s);
 
 }  // namespace meshfed::net

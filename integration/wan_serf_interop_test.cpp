@@ -198,5 +198,13 @@ TEST_F(WanSerfInterop, MixedPoolOfEightConverges) {
     };
     // Converges in about a second on an idle machine. Under load or a sanitizer build some runs
     // need the 60 s push/pull to repair a missed join announcement (under investigation).
+    if (!eventually(converged, 5s) && std::getenv("MESHFED_DIAG")) {
+        std::fprintf(stderr, "DIAG missing after 5s: %s\n", missing.c_str());
+        for (auto& m : ms)
+            std::fprintf(stderr, "DIAG log %s:\n%s\n", m.wan_name().c_str(), m.log().c_str());
+        for (auto& s : ss)
+            std::fprintf(stderr, "DIAG members %s:\n%s\n", s.node.c_str(),
+                         s.members().output.c_str());
+    }
     EXPECT_TRUE(eventually(converged, 90s)) << missing;
 }

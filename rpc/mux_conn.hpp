@@ -30,55 +30,16 @@
 #include <vector>
 
 #include "common/asio_compat.hpp"
+#include "common/byte_stream.hpp"
 #include "rpc/msgpack_rpc.hpp"
 #include "rpc/yamux.hpp"
 
 namespace meshfed::rpc {
 
-// Type-erased async byte stream.
-class byte_stream {
-  public:
-    virtual ~byte_stream() = default;
-    virtual asio::any_io_executor get_executor() = 0;
-    // One read of up to buf.size() bytes (> 0 unless an error is returned).
-    virtual asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(
-        asio::mutable_buffer buf) = 0;
-    // Writes all of buf.
-    virtual asio::awaitable<std::error_code> write_all(asio::const_buffer buf) = 0;
-    virtual void close() = 0;
-};
-
-// Wraps any Asio AsyncReadStream/AsyncWriteStream with a lowest_layer() (tcp::socket,
-// ssl::stream<tcp::socket>).
-template <class Stream>
-class asio_byte_stream final : public byte_stream {
-  public:
-    explicit asio_byte_stream(Stream s) : stream_(std::move(s)) {}
-    asio::any_io_executor get_executor() override { return stream_.get_executor(); }
-    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(
-        asio::mutable_buffer buf) override {
-        auto [ec, n] = co_await stream_.async_read_some(buf, nothrow_awaitable);
-        co_return std::pair<std::error_code, std::size_t>{ec, n};
-    }
-    asio::awaitable<std::error_code> write_all(asio::const_buffer buf) override {
-        auto [ec, n] = co_await asio::async_write(stream_, buf, nothrow_awaitable);
-        (void)n;
-        co_return ec;
-    }
-    void close() override {
-        std::error_code ec;
-        stream_.lowest_layer().close(ec);
-    }
-    Stream& stream() { return stream_; }
-
-  private:
-    Stream stream_;
-};
-
-template <class Stream>
-std::unique_ptr<byte_stream> make_byte_stream(Stream s) {
-    return std::make_unique<asio_byte_stream<Stream>>(std::move(s));
-}
+// The stream abstraction lives in common/ (wan/ and mesh/ use it too).
+using meshfed::asio_byte_stream;
+using meshfed::byte_stream;
+using meshfed::make_byte_stream;
 
 class mux_conn;
 

@@ -1,4 +1,5 @@
 #include "wan/pool.hpp"
+#include "wan/wanfed.hpp"
 
 #include <sys/stat.h>
 
@@ -177,6 +178,15 @@ std::expected<void, std::string> pool::start() {
     mcfg.verify_incoming = cfg_.verify_incoming;
     mcfg.verify_outgoing = cfg_.verify_outgoing;
     mcfg.seed = cfg_.seed;
+    if (cfg_.tunnel) {
+        // Consul: the TCP fallback ping is redundant for other datacenters, whose packets already
+        // ride TLS connections through the gateways.
+        mcfg.tcp_ping_allowed = [t = cfg_.tunnel](const node& n) {
+            auto a = t->applies(n.name);
+            return !(a && *a);
+        };
+        transport_->set_tunnel(cfg_.tunnel);
+    }
     ml_ = std::make_unique<memberlist>(mcfg, *serf_, now);
     serf_->set_host(*ml_);
     transport::hooks h;
@@ -185,9 +195,10 @@ std::expected<void, std::string> pool::start() {
     transport_->start(*ml_, std::move(h));
     log_->info(
         "serf: WAN gossip pool serving as {} on {} (UDP and TCP), advertising {}, "
-        "encryption {}",
+        "encryption {}{}",
         cfg_.name, fmt::format("{}:{}", cfg_.bind_addr, transport_->port()), advertise->to_string(),
-        keys_->empty() ? "off" : "on");
+        keys_->empty() ? "off" : "on",
+        cfg_.tunnel ? "; other datacenters through mesh gateways" : "");
     return {};
 }
 

@@ -44,6 +44,8 @@ struct pool_config {
     bool consul_wan_rules = true;
     std::function<void(member_event_type, const member&)> on_member;
     std::uint64_t seed = 0;
+    // WAN federation via mesh gateways: other datacenters through this tunnel (wan/wanfed.hpp).
+    std::shared_ptr<wanfed::tunnel> tunnel;
 };
 
 class pool {
@@ -72,6 +74,8 @@ class pool {
     const transport_stats& transport_statistics() const { return transport_->stats(); }
     std::shared_ptr<wire::keyring> keyring() const { return keys_; }
     void kick() { transport_->kick(); }
+    // The transport, for connections handed over by the RPC port (wanfed ALPNs).
+    transport& io() { return *transport_; }
 
     // Parses "[name/]host[:port]" (IPv6 in brackets); host may be a name (resolved at join).
     struct join_target {

@@ -7,12 +7,14 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "wan/wanfed.hpp"
 
 namespace meshfed::wan {
 namespace {
@@ -65,6 +67,19 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
     int inbound = 0;
     bool running = false;
     std::vector<std::uint8_t> udp_buf = std::vector<std::uint8_t>(65536);
+    std::shared_ptr<wanfed::tunnel> tunnel;
+
+    // Through the tunnel? (only with wanfed, and only for members of other datacenters)
+    bool tunnelled(const std::string& to_node) {
+        if (!tunnel || to_node.empty()) return false;
+        auto a = tunnel->applies(to_node);
+        if (!a) {
+            ++stats.tunnel_route_errors;
+            log->debug("memberlist: {}", a.error());
+            return false;
+        }
+        return *a;
+    }
 
     explicit impl(asio::any_io_executor e) : ex(e), udp_sock(e), acceptor(e), timer(e) {}
 
@@ -78,6 +93,10 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
     void flush() {
         auto out = mlp->take_outbox();
         for (auto& p : out.packets) {
+            if (tunnelled(p.to_node)) {
+                tunnel->send_packet(p.to_node, std::move(p.data));
+                continue;
+            }
             auto data = std::make_shared<bytes>(std::move(p.data));
             udp::endpoint ep(to_address(p.to), p.to.port);
             udp_sock.async_send_to(
@@ -132,20 +151,24 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
 
     // Reads until one whole stream message decodes, the peer closes, or the deadline passes.
     static asio::awaitable<std::expected<wire::stream_message, std::string>> read_message(
-        tcp::socket& sock, wire::stream_decode_options opts, time_point deadline,
+        byte_stream& sock, wire::stream_decode_options opts, time_point deadline,
         wire::wire_stats& stats) {
         bytes buf;
         std::array<std::uint8_t, 16384> chunk;
         asio::steady_timer t(sock.get_executor());
         t.expires_at(deadline);
         for (;;) {
-            auto r = co_await (sock.async_read_some(asio::buffer(chunk), nothrow_awaitable) ||
-                               t.async_wait(nothrow_awaitable));
-            if (r.index() == 1) co_return std::unexpected(std::string("i/o timeout"));
+            auto r =
+                co_await (sock.read_some(asio::buffer(chunk)) || t.async_wait(nothrow_awaitable));
+            if (r.index() == 1) {
+                sock.close();
+                co_return std::unexpected(std::string("i/o timeout"));
+            }
             auto [ec, n] = std::get<0>(r);
             bool eof = false;
             if (ec) {
-                if (ec != asio::error::eof) co_return std::unexpected(ec.message());
+                if (ec != asio::error::eof && ec != asio::ssl::error::stream_truncated)
+                    co_return std::unexpected(ec.message());
                 eof = true;
             }
             buf.insert(buf.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
@@ -158,39 +181,60 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
         }
     }
 
-    static asio::awaitable<void> outbound_stream(std::shared_ptr<impl> self, out_stream s) {
+    // A TCP connection to `s.to`, as a byte stream.
+    static asio::awaitable<std::expected<std::unique_ptr<byte_stream>, std::string>> dial_tcp(
+        std::shared_ptr<impl> self, const out_stream& s, const char* kind) {
         tcp::socket sock(self->ex);
         tcp::endpoint ep(to_address(s.to), s.to.port);
         asio::steady_timer t(self->ex);
         t.expires_at(s.deadline);
-        std::expected<wire::stream_message, std::string> reply =
-            std::unexpected(std::string("not run"));
         auto c =
             co_await (sock.async_connect(ep, nothrow_awaitable) || t.async_wait(nothrow_awaitable));
+        if (c.index() == 1)
+            co_return std::unexpected(fmt::format("dial {} ({}) over TCP for {}: i/o timeout",
+                                                  s.to_node, s.to.to_string(), kind));
+        if (auto [ec] = std::get<0>(c); ec)
+            co_return std::unexpected(fmt::format("dial {} ({}) over TCP for {}: {}", s.to_node,
+                                                  s.to.to_string(), kind, ec.message()));
+        co_return make_byte_stream(std::move(sock));
+    }
+
+    static asio::awaitable<void> outbound_stream(std::shared_ptr<impl> self, out_stream s) {
         const char* kind = s.kind == stream_kind::ping ? "TCP ping" : "push/pull";
-        if (c.index() == 1) {
-            reply = std::unexpected(fmt::format("dial {} ({}) over TCP for {}: i/o timeout",
-                                                s.to_node, s.to.to_string(), kind));
-        } else if (auto [ec] = std::get<0>(c); ec) {
-            reply = std::unexpected(fmt::format("dial {} ({}) over TCP for {}: {}", s.to_node,
-                                                s.to.to_string(), kind, ec.message()));
+        const bool via_gateway = self->tunnelled(s.to_node);
+        const char* path = via_gateway ? "TLS via mesh gateway" : "TCP";
+        std::expected<wire::stream_message, std::string> reply =
+            std::unexpected(std::string("not run"));
+        std::expected<std::unique_ptr<byte_stream>, std::string> conn =
+            std::unexpected(std::string("not dialed"));
+        if (via_gateway) {
+            conn = co_await self->tunnel->dial_stream(s.to_node, s.deadline);
+            if (!conn)
+                conn = std::unexpected(
+                    fmt::format("dial {} over {} for {}: {}", s.to_node, path, kind, conn.error()));
+        } else {
+            conn = co_await dial_tcp(self, s, kind);
+        }
+        if (!conn) {
+            reply = std::unexpected(conn.error());
         } else {
             ++self->stats.tcp_out;
-            auto [wec, nw] =
-                co_await asio::async_write(sock, asio::buffer(s.data), nothrow_awaitable);
+            auto& sock = **conn;
+            auto wec = co_await sock.write_all(asio::buffer(s.data));
             if (wec) {
                 reply =
-                    std::unexpected(fmt::format("write to {} ({}) over TCP for {}: {}", s.to_node,
-                                                s.to.to_string(), kind, wec.message()));
+                    std::unexpected(fmt::format("write to {} ({}) over {} for {}: {}", s.to_node,
+                                                s.to.to_string(), path, kind, wec.message()));
             } else {
                 auto opts = self->mlp->stream_decode_options();
                 opts.accept_label_header = false;
                 reply = co_await read_message(sock, opts, s.deadline, self->stream_stats);
                 if (!reply)
-                    reply = std::unexpected(fmt::format("read from {} ({}) over TCP for {}: {}",
-                                                        s.to_node, s.to.to_string(), kind,
+                    reply = std::unexpected(fmt::format("read from {} ({}) over {} for {}: {}",
+                                                        s.to_node, s.to.to_string(), path, kind,
                                                         reply.error()));
             }
+            sock.close();
         }
         if (!reply) ++self->stats.tcp_errors;
         if (!self->running) co_return;
@@ -200,31 +244,29 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
 
     wire::wire_stats stream_stats;  // drops while reading TCP streams
 
-    asio::awaitable<void> inbound_stream(std::shared_ptr<impl> self, tcp::socket sock) {
+    asio::awaitable<void> inbound_stream(std::shared_ptr<impl> self,
+                                         std::unique_ptr<byte_stream> sock, node_addr from,
+                                         const char* path) {
         ++inbound;
         ++stats.tcp_in;
-        std::error_code ec;
-        auto remote = sock.remote_endpoint(ec);
-        node_addr from = ec ? node_addr{} : to_node_addr(remote.address(), remote.port());
         auto deadline = clock::now() + mlp->config().timing.tcp_timeout;
         auto msg =
-            co_await read_message(sock, mlp->stream_decode_options(), deadline, stream_stats);
+            co_await read_message(*sock, mlp->stream_decode_options(), deadline, stream_stats);
         if (!msg) {
             ++stats.tcp_errors;
             if (msg.error() == "i/o timeout") ++stats.tcp_in_timeouts;
-            log->warn("memberlist: failed to read stream from {} (TCP): {}", from.to_string(),
+            log->warn("memberlist: failed to read stream from {} ({}): {}", from.to_string(), path,
                       msg.error());
             // memberlist answers a stream it cannot read with an error message.
             auto reply = mlp->encode_stream_message(
                 wire::encode_message(wire::err_resp{msg.error()}), false);
-            if (reply) co_await asio::async_write(sock, asio::buffer(*reply), nothrow_awaitable);
+            if (reply) co_await sock->write_all(asio::buffer(*reply));
         } else if (running) {
             auto reply = mlp->on_stream(clock::now(), from, *msg);
             flush();
-            if (!reply.empty())
-                co_await asio::async_write(sock, asio::buffer(reply), nothrow_awaitable);
+            if (!reply.empty()) co_await sock->write_all(asio::buffer(reply));
         }
-        sock.shutdown(tcp::socket::shutdown_both, ec);
+        sock->close();
         --inbound;
         (void)self;
     }
@@ -241,7 +283,11 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
                 ++stats.tcp_in_refused_busy;
                 continue;  // socket closes on scope exit
             }
-            asio::co_spawn(ex, inbound_stream(self, std::move(sock)), asio::detached);
+            std::error_code rec;
+            auto remote = sock.remote_endpoint(rec);
+            node_addr from = rec ? node_addr{} : to_node_addr(remote.address(), remote.port());
+            asio::co_spawn(ex, inbound_stream(self, make_byte_stream(std::move(sock)), from, "TCP"),
+                           asio::detached);
         }
     }
 };
@@ -296,6 +342,29 @@ void transport::stop() {
     impl_->timer.cancel();
     impl_->udp_sock.close(ec);
     impl_->acceptor.close(ec);
+}
+
+void transport::set_tunnel(std::shared_ptr<wanfed::tunnel> t) {
+    impl_->tunnel = std::move(t);
+}
+
+void transport::ingest_packet(const node_addr& from, std::span<const std::uint8_t> datagram) {
+    if (!impl_->running) return;
+    ++impl_->stats.udp_in;
+    impl_->mlp->on_packet(clock::now(), from, datagram);
+    impl_->flush();
+}
+
+void transport::ingest_stream(std::unique_ptr<byte_stream> s, const node_addr& from) {
+    if (!impl_->running) return;
+    if (impl_->inbound >= max_inbound_streams) {
+        ++impl_->stats.tcp_in_refused_busy;
+        s->close();
+        return;
+    }
+    asio::co_spawn(impl_->ex,
+                   impl_->inbound_stream(impl_, std::move(s), from, "TLS via mesh gateway"),
+                   asio::detached);
 }
 
 void transport::kick() {

@@ -15,15 +15,21 @@
 
 #include <asio/any_io_executor.hpp>
 
+#include "common/byte_stream.hpp"
 #include "wan/memberlist.hpp"
 
 namespace meshfed::wan {
+
+namespace wanfed {
+class tunnel;
+}
 
 struct transport_stats {
     std::uint64_t udp_in = 0, udp_out = 0, udp_send_errors = 0;
     std::uint64_t tcp_in = 0, tcp_out = 0, tcp_errors = 0;
     std::uint64_t tcp_in_refused_busy = 0;  // over max_inbound_streams
     std::uint64_t tcp_in_timeouts = 0;
+    std::uint64_t tunnel_route_errors = 0;  // wanfed: member names without a datacenter
 };
 
 class transport {
@@ -45,6 +51,16 @@ class transport {
     void stop();
     // Call after using the memberlist API (join, leave, ...) so its outputs are sent.
     void kick();
+
+    // WAN federation via mesh gateways: packets and streams to members of other datacenters go
+    // through `t` instead of UDP/TCP (see wan/wanfed.hpp). Set before start().
+    void set_tunnel(std::shared_ptr<wanfed::tunnel> t);
+    // A datagram that arrived over a tunnelled packet connection (RPC port, ALPN
+    // consul/wan-gossip/packet); `from` is the connection's remote address.
+    void ingest_packet(const node_addr& from, std::span<const std::uint8_t> datagram);
+    // A stream that arrived over the RPC port (ALPN consul/wan-gossip/stream); served like an
+    // accepted TCP stream (bounded by max_inbound_streams).
+    void ingest_stream(std::unique_ptr<byte_stream> s, const node_addr& from);
     const transport_stats& stats() const;
 
     static constexpr int max_inbound_streams = 128;
