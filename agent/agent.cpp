@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -22,6 +23,9 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "agent/http/agent_endpoints.hpp"
+#include "agent/http/catalog_endpoints.hpp"
+#include "agent/http/http_api.hpp"
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
@@ -161,8 +165,10 @@ struct agent::impl {
     std::shared_ptr<rpc::router> router;
     std::shared_ptr<rpc::conn_pool> rpc_pool;
     std::string rpc_advertise;  // ip:port peers dial for RPC
+    std::unique_ptr<http::http_api> http_api;
     int lock_fd = -1;
     bool stopping = false;
+    bool wan_left = false;  // PUT /v1/agent/leave already left the WAN pool
 
     // The RPC port: bound first, so the WAN tags carry the real port (port 0 in tests).
     void start_rpc() {
@@ -198,9 +204,14 @@ struct agent::impl {
         rpc::endpoints_config ec;
         ec.datacenter = c.datacenter;
         ec.rpc_address = rpc_advertise;
+        ec.primary_datacenter = c.primary_datacenter;
         endpoints = std::make_unique<rpc::endpoints>(io.get_executor(), store, ec);
         endpoints->set_commit([this](const rpc::command& cmd) { return state_log->commit(cmd); });
         endpoints->set_datacenters([this] { return sorted_datacenters(); });
+        endpoints->set_forwarder([this](std::string dc, std::string method,
+                                        std::vector<std::uint8_t> body, rpc::reply_fn reply) {
+            forward(std::move(dc), std::move(method), std::move(body), std::move(reply));
+        });
         endpoints->register_handlers(handlers);
         node_id = load_or_create_node_id(c.data_dir);
         // Every server is its own leader for now, and registers itself as Consul's leader does.
@@ -276,9 +287,10 @@ struct agent::impl {
                 auto r = co_await rpc_pool->call(*first, "Status.Ping", std::move(empty_args),
                                                  std::chrono::seconds(10));
                 if (!r || !r->error.empty()) {
-                    log->warn("rpc: server {} of datacenter {} ({}) did not answer Status.Ping; "
-                              "trying the next one",
-                              first->name, dc, first->addr());
+                    log->warn(
+                        "rpc: server {} of datacenter {} ({}) did not answer Status.Ping; "
+                        "trying the next one",
+                        first->name, dc, first->addr());
                     router->failed(*first);
                 }
             }
@@ -342,6 +354,155 @@ struct agent::impl {
         if (auto r = wan_pool->start(); !r) throw agent_error(r.error());
         update_router();
         if (!c.retry_join_wan.empty()) asio::co_spawn(io, retry_join_wan(), asio::detached);
+    }
+
+    // An RPC from the HTTP API: the local handler table, or the forwarder for another
+    // datacenter, the same paths calls from the network take.
+    void http_rpc(std::string dc, std::string method, std::vector<std::uint8_t> body,
+                  rpc::reply_fn reply) {
+        if (!endpoints) return reply("No known Consul servers", {0x80});
+        if (dc.empty() || dc == cfg.datacenter) {
+            handlers.dispatch(method, body, std::move(reply));
+            return;
+        }
+        forward(std::move(dc), std::move(method), std::move(body), std::move(reply));
+    }
+
+    wan::member lan_member() {
+        wan::member m;
+        m.name = cfg.node_name;
+        std::string ip = cfg.advertise_addr.empty() ? cfg.bind_addr : cfg.advertise_addr;
+        if (ip == "0.0.0.0" || ip == "::") ip = first_private_ipv4();
+        const int port = cfg.ports.serf_lan > 0 ? cfg.ports.serf_lan : 0;
+        if (auto a = wan::node_addr::parse(ip, static_cast<std::uint16_t>(port))) m.addr = *a;
+        m.tags = server_tags(cfg, node_id);
+        if (rpc_server) m.tags["port"] = std::to_string(rpc_server->port());
+        m.status = wan::member_status::alive;
+        if (wan_pool) {
+            auto self = wan_pool->serf_layer().local_member();
+            m.protocol_min = self.protocol_min;
+            m.protocol_max = self.protocol_max;
+            m.protocol_cur = self.protocol_cur;
+            m.delegate_min = self.delegate_min;
+            m.delegate_max = self.delegate_max;
+            m.delegate_cur = self.delegate_cur;
+        }
+        return m;
+    }
+
+    // GET /v1/agent/self: Config, Member, Stats (string values, as Consul), Meta.
+    nlohmann::json agent_self() {
+        nlohmann::json j;
+        j["Config"] = {
+            {"Datacenter", cfg.datacenter}, {"PrimaryDatacenter", cfg.primary_datacenter},
+            {"NodeName", cfg.node_name},    {"NodeID", node_id},
+            {"Revision", build_tag()},      {"Server", cfg.server},
+            {"Version", version()}};
+        j["Member"] = http::member_json(lan_member());
+        j["Meta"] = {{"consul-network-segment", ""}};
+        auto str = [](auto v) { return fmt::format("{}", v); };
+        nlohmann::json stats;
+        stats["agent"] = {
+            {"check_monitors", "0"}, {"check_ttls", "0"}, {"checks", "0"}, {"services", "0"}};
+        stats["build"] = {{"version", version()}, {"revision", build_tag()}, {"prerelease", ""}};
+        stats["consul"] = {{"server", cfg.server ? "true" : "false"},
+                           {"leader", endpoints ? "true" : "false"},
+                           {"leader_addr", rpc_advertise},
+                           {"bootstrap", cfg.bootstrap ? "true" : "false"},
+                           {"known_datacenters", str(sorted_datacenters().size())}};
+        if (endpoints) {
+            stats["raft"] = {{"last_log_index", str(store.last_index())},
+                             {"applied_index", str(store.last_index())},
+                             {"state", "Leader"},
+                             {"num_peers", "0"}};
+        }
+        if (wan_pool) {
+            auto s = wan_pool->serf_layer().stats();
+            stats["serf_wan"] = {{"members", str(s.members)},
+                                 {"failed", str(s.failed)},
+                                 {"left", str(s.left)},
+                                 {"member_time", str(s.member_time)},
+                                 {"event_time", str(s.event_time)},
+                                 {"query_time", str(s.query_time)},
+                                 {"intent_queue", str(s.intent_queue)},
+                                 {"event_queue", str(s.event_queue)},
+                                 {"query_queue", str(s.query_queue)},
+                                 {"encrypted", s.encrypted ? "true" : "false"}};
+        }
+        stats["runtime"] = {{"os", "linux"},
+                            {"cpu_count", str(std::thread::hardware_concurrency())}};
+        j["Stats"] = std::move(stats);
+        return j;
+    }
+
+    http::agent_control agent_control() {
+        http::agent_control ctl;
+        ctl.self = [this] { return agent_self(); };
+        ctl.lan_member = [this] { return lan_member(); };
+        if (cfg.enable_mesh_gateway_wan_federation)
+            ctl.join_wan_disabled =
+                "WAN join is disabled when wan federation via mesh gateways is enabled";
+        if (wan_pool) {
+            ctl.wan_members = [this] { return wan_pool->members(); };
+            ctl.join_wan = [this](std::string addr,
+                                  std::function<void(int, std::vector<std::string>)> done) {
+                log->info("(WAN) join requested over HTTP: address={}", addr);
+                wan_pool->join({addr}, std::move(done));
+            };
+            ctl.force_leave_wan = [this](std::string node,
+                                         bool prune) -> std::expected<void, std::string> {
+                log->info("(WAN) force-leave requested over HTTP: node={} prune={}", node, prune);
+                auto r = wan_pool->serf_layer().force_leave(wan::clock::now(), node, prune);
+                wan_pool->kick();
+                return r;
+            };
+            ctl.key_operation = [this](wan::key_op op, std::string key,
+                                       std::function<void(const wan::key_response_summary&)> done)
+                -> std::expected<void, std::string> {
+                auto r = wan_pool->serf_layer().key_operation(wan::clock::now(), op, key,
+                                                              std::move(done));
+                wan_pool->kick();
+                return r;
+            };
+        }
+        ctl.leave = [this](std::function<void()> left) {
+            log->info("graceful leave requested over HTTP: node={} datacenter={}", cfg.node_name,
+                      cfg.datacenter);
+            asio::co_spawn(
+                io,
+                [this, left = std::move(left)]() -> asio::awaitable<void> {
+                    if (wan_pool && !wan_left) co_await wan_pool->leave();
+                    wan_left = true;
+                    left();
+                    // Let the reply reach the client before the listener closes.
+                    asio::steady_timer t(io);
+                    t.expires_after(std::chrono::milliseconds(200));
+                    co_await t.async_wait(nothrow_awaitable);
+                    shutdown();
+                },
+                asio::detached);
+        };
+        return ctl;
+    }
+
+    void start_http() {
+        const auto& c = cfg;
+        if (c.ports.http < 0) return;
+        http::http_config hc;
+        hc.bind_addr = c.client_addr;
+        hc.port = c.ports.http;
+        hc.datacenter = c.datacenter;
+        http_api = std::make_unique<http::http_api>(
+            io, hc,
+            [this](std::string dc, std::string method, std::vector<std::uint8_t> body,
+                   rpc::reply_fn reply) {
+                http_rpc(std::move(dc), std::move(method), std::move(body), std::move(reply));
+            });
+        http::register_catalog_endpoints(*http_api);
+        http::register_agent_endpoints(*http_api, agent_control());
+        if (auto r = http_api->start(); !r) throw agent_error(r.error());
+        if (c.ports.https > 0)
+            log->warn("ports.https = {} is configured but HTTPS is not served yet", c.ports.https);
     }
 
     // Consul's retry_join_wan: keep trying every retry_interval_wan until one join works.
@@ -419,9 +580,10 @@ struct agent::impl {
         log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
         signals.cancel();
         if (endpoints) endpoints->release_parked();
+        if (http_api) http_api->stop();
         if (rpc_server) rpc_server->stop();
         if (rpc_pool) rpc_pool->close_all();
-        if (!wan_pool) {
+        if (!wan_pool || wan_left) {
             io.stop();
             return;
         }
@@ -472,6 +634,7 @@ int agent::run() {
     s.lock_fd = lock_data_dir(c.data_dir);
     s.start_rpc();
     s.start_wan();
+    s.start_http();
     s.signals.add(SIGINT);
     s.signals.add(SIGTERM);
     s.signals.add(SIGHUP);
@@ -490,7 +653,8 @@ int agent::run() {
         "          Data Dir: '{}'\n"
         "      Gossip Encryption: {}, TLS: {}, WAN federation via mesh gateways: {}\n\n",
         version(), c.node_name, c.datacenter, c.primary_datacenter, c.server,
-        c.bootstrap || c.bootstrap_expect == 1, c.client_addr, c.ports.http, c.ports.https,
+        c.bootstrap || c.bootstrap_expect == 1, c.client_addr,
+        s.http_api && s.http_api->port() ? s.http_api->port() : c.ports.http, c.ports.https,
         advertise, c.ports.serf_lan, c.ports.serf_wan, c.data_dir, !c.encrypt.empty(),
         c.tls.has_identity(), c.enable_mesh_gateway_wan_federation);
     std::fflush(stdout);

@@ -652,7 +652,7 @@ class meshfed_pool : public pool {
             std::string cfg = fmt::format(
                 "node_name = \"{}\"\ndatacenter = \"{}\"\nserver = true\nbootstrap = true\n"
                 "bind_addr = \"127.0.0.1\"\ndata_dir = \"{}\"\nlog_level = \"info\"\n"
-                "ports {{\n  serf_wan = {}\n  server = {}\n}}\n"
+                "ports {{\n  serf_wan = {}\n  server = {}\n  http = -1\n}}\n"
                 "gossip_wan {{\n  gossip_interval = \"{}ms\"\n  probe_interval = \"{}ms\"\n"
                 "  probe_timeout = \"{}ms\"\n  suspicion_mult = {}\n  gossip_nodes = {}\n"
                 "  retransmit_mult = {}\n}}\n",

@@ -30,12 +30,14 @@ struct meshfed_agent {
     std::string node, dc;
     int serf_port = 0;
     int rpc_port = 0;
+    int http_port = 0;
     std::filesystem::path dir;
     std::unique_ptr<child_process> proc;
 
     std::string wan_name() const { return node + "." + dc; }
     std::string addr() const { return "127.0.0.1:" + std::to_string(serf_port); }
     std::string rpc_addr() const { return "127.0.0.1:" + std::to_string(rpc_port); }
+    std::string http_addr() const { return "127.0.0.1:" + std::to_string(http_port); }
     std::string log() const { return proc ? proc->output() : std::string(); }
     std::filesystem::path keyring_file() const { return dir / "data" / "serf" / "remote.keyring"; }
 
@@ -61,6 +63,7 @@ inline meshfed_agent start_meshfed(const temp_dir& root, const std::string& node
     std::filesystem::create_directories(a.dir);
     a.serf_port = test::free_tcp_port();
     a.rpc_port = test::free_tcp_port();
+    a.http_port = test::free_tcp_port();
     std::string cfg = "node_name = \"" + node + "\"\ndatacenter = \"" + dc +
                       "\"\nserver = true\nbootstrap = true\nbind_addr = \"127.0.0.1\"\n"
                       "data_dir = \"" +
@@ -68,7 +71,8 @@ inline meshfed_agent start_meshfed(const temp_dir& root, const std::string& node
                       "\"\nlog_level = \"debug\"\n"
                       "ports {\n  serf_wan = " +
                       std::to_string(a.serf_port) + "\n  server = " + std::to_string(a.rpc_port) +
-                      "\n}\n" + fast_gossip_hcl() + extra_hcl;
+                      "\n  http = " + std::to_string(a.http_port) + "\n}\n" + fast_gossip_hcl() +
+                      extra_hcl;
     std::ofstream(a.dir / "server.hcl") << cfg;
     a.proc = std::make_unique<child_process>(
         MESHFED_BINARY,

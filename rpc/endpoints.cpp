@@ -134,6 +134,7 @@ struct endpoints::impl {
     endpoints_config cfg;
     commit_fn commit;
     datacenters_fn datacenters;
+    forward_fn forward;
     endpoint_stats stats;
     decode_limits limits;
     std::map<std::uint64_t, std::shared_ptr<waiter>> parked;
@@ -339,6 +340,67 @@ struct endpoints::impl {
         };
         query(req.options, query_tables::health, std::move(reply), std::move(run));
     }
+    // FederationState.Apply: writes go to the primary datacenter (Consul forwards them there).
+    void federation_state_apply(federation_state_request req, reply_fn reply) {
+        const auto& primary = cfg.primary_datacenter;
+        if (!primary.empty() && primary != cfg.datacenter) {
+            if (!forward) return fail(reply, "No path to datacenter");
+            req.datacenter = primary;
+            forward(primary, "FederationState.Apply", encode_to_bytes(req), std::move(reply));
+            return;
+        }
+        if (!req.state || req.state->datacenter.empty()) {
+            return fail(reply, "invalid request: missing federation state datacenter");
+        }
+        if (req.op == federation_state_upsert) {
+            if (req.state->updated_at.is_zero()) {
+                req.state->updated_at = go_time::from(std::chrono::system_clock::now());
+            }
+        } else if (req.op != federation_state_delete) {
+            return fail(reply, fmt::format("Invalid federation state operation: {}", req.op));
+        }
+        auto r = do_commit(command{std::move(req)});
+        if (!r) return fail(reply, r.error().message);
+        std::vector<std::uint8_t> out;
+        msgpack::writer(out).write_bool(true);
+        reply({}, std::move(out));
+    }
+
+    void federation_state_get(federation_state_query req, reply_fn reply) {
+        auto dc = req.datacenter;
+        query(req.options, query_tables::federation_states, std::move(reply), [this, dc] {
+            auto r = store.federation_state_get(dc);
+            federation_state_response out;
+            out.state = std::move(r.value);
+            out.meta = meta_for(r.index);
+            return make_answer(out);
+        });
+    }
+
+    void federation_state_list(dc_specific_request req, reply_fn reply) {
+        query(req.options, query_tables::federation_states, std::move(reply), [this] {
+            auto r = store.federation_state_list();
+            indexed_federation_states out;
+            out.states = std::move(r.value);
+            out.meta = meta_for(r.index);
+            return make_answer(out);
+        });
+    }
+
+    // Only datacenters that have mesh gateways appear (Consul's ListMeshGateways).
+    void federation_state_mesh_gateways(dc_specific_request req, reply_fn reply) {
+        query(req.options, query_tables::federation_states, std::move(reply), [this] {
+            auto r = store.federation_state_list();
+            datacenter_indexed_check_service_nodes out;
+            for (auto& st : r.value) {
+                if (!st.mesh_gateways.empty())
+                    out.datacenter_nodes[st.datacenter] = std::move(st.mesh_gateways);
+            }
+            out.meta = meta_for(r.index);
+            return make_answer(out);
+        });
+    }
+
     // Wraps a typed handler: decodes the arguments (bounded, unknown fields counted) and answers
     // decode failures with an error text.
     template <class Req, class Fn>
@@ -375,6 +437,9 @@ void endpoints::set_commit(commit_fn f) {
 }
 void endpoints::set_datacenters(datacenters_fn f) {
     impl_->datacenters = std::move(f);
+}
+void endpoints::set_forwarder(forward_fn f) {
+    impl_->forward = std::move(f);
 }
 std::size_t endpoints::parked() const {
     return impl_->parked.size();
@@ -496,6 +561,30 @@ void endpoints::register_handlers(handler_registry& registry) {
             weak, "Health.ServiceNodes", [](I& self, service_specific_request req, reply_fn reply) {
                 self.health_service_nodes(std::move(req), std::move(reply));
             }));
+    registry.add("FederationState.Apply",
+                 impl::typed<federation_state_request>(
+                     weak, "FederationState.Apply",
+                     [](I& self, federation_state_request req, reply_fn reply) {
+                         self.federation_state_apply(std::move(req), std::move(reply));
+                     }));
+    registry.add(
+        "FederationState.Get",
+        impl::typed<federation_state_query>(
+            weak, "FederationState.Get", [](I& self, federation_state_query req, reply_fn reply) {
+                self.federation_state_get(std::move(req), std::move(reply));
+            }));
+    registry.add(
+        "FederationState.List",
+        impl::typed<dc_specific_request>(
+            weak, "FederationState.List", [](I& self, dc_specific_request req, reply_fn reply) {
+                self.federation_state_list(std::move(req), std::move(reply));
+            }));
+    registry.add("FederationState.ListMeshGateways",
+                 impl::typed<dc_specific_request>(
+                     weak, "FederationState.ListMeshGateways",
+                     [](I& self, dc_specific_request req, reply_fn reply) {
+                         self.federation_state_mesh_gateways(std::move(req), std::move(reply));
+                     }));
     registry.add(
         "Internal.ServiceDump",
         impl::typed<service_dump_request>(

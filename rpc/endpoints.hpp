@@ -2,11 +2,13 @@
 // The server's own RPC endpoints over the state store, owned by rpc/: Status.Ping,
 // Status.Leader, Status.Peers, Catalog.Register, Catalog.Deregister, Catalog.ListDatacenters,
 // Catalog.ListServices, Catalog.ListNodes, Catalog.ServiceNodes, Catalog.NodeServices,
-// Health.ServiceNodes and Internal.ServiceDump, with Consul's argument/reply shapes
-// (rpc/structs.hpp) and blocking queries.
+// Health.ServiceNodes, Internal.ServiceDump, FederationState.Apply/Get/List/ListMeshGateways,
+// with Consul's argument/reply shapes (rpc/structs.hpp) and blocking queries.
 //
 // Routing: handlers answer locally. Calls naming another datacenter are forwarded by the RPC
-//   server before dispatch, so a request's Datacenter field is not checked here.
+//   server before dispatch, so a request's Datacenter field is not checked here. The exception
+//   is FederationState.Apply, which Consul always runs in the primary datacenter: a secondary
+//   hands it to `forward_fn` (set_forwarder) for primary_datacenter.
 // Writes go through `commit_fn` (by default: validate + apply at last_index()+1 on the store; the
 //   owner plugs in command_log::commit for durability, later a Raft apply). This server is its
 //   own (single-server) leader: QueryMeta has KnownLeader = true, LastContact = 0 and
@@ -39,7 +41,8 @@ namespace meshfed::rpc {
 
 struct endpoints_config {
     std::string datacenter = "dc1";
-    std::string rpc_address;  // this server's "ip:port" (Status.Leader, Status.Peers)
+    std::string rpc_address;         // this server's "ip:port" (Status.Leader, Status.Peers)
+    std::string primary_datacenter;  // "" = this datacenter is the primary
     std::chrono::nanoseconds default_query_time = std::chrono::seconds(300);
     std::chrono::nanoseconds max_query_time = std::chrono::seconds(600);
 };
@@ -60,6 +63,9 @@ class endpoints {
     using commit_fn = std::function<std::expected<std::uint64_t, store_error>(const command&)>;
     // The known datacenters, sorted (Catalog.ListDatacenters); empty -> [local datacenter].
     using datacenters_fn = std::function<std::vector<std::string>()>;
+    // Sends a call to another datacenter (FederationState.Apply from a secondary).
+    using forward_fn = std::function<void(std::string dc, std::string method,
+                                          std::vector<std::uint8_t> body, reply_fn reply)>;
 
     endpoints(asio::any_io_executor ex, state_store& store, endpoints_config cfg);
     ~endpoints();  // cancels parked queries without answering them
@@ -68,6 +74,7 @@ class endpoints {
 
     void set_commit(commit_fn f);
     void set_datacenters(datacenters_fn f);
+    void set_forwarder(forward_fn f);
 
     // Adds every method above to `registry`. The handlers hold a weak reference: once this
     // object is gone they answer "rpc: endpoints are shut down".

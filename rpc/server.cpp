@@ -51,16 +51,19 @@ struct pending_reply {
 
 server::request_peek server::peek_request(std::span<const std::uint8_t> body) {
     request_peek out;
+    std::string dc, target;
     msgpack::reader r(body);
     auto n = r.read_map_header();
     if (!n) return out;
     for (std::uint32_t i = 0; i < *n; ++i) {
         auto key = r.read_str();
         if (!key) return out;
-        if (*key == "Datacenter") {
+        if (*key == "Datacenter" || *key == "TargetDatacenter") {
             auto v = r.read_str();
             if (!v) return out;
-            out.datacenter = std::string(*v);
+            (*key == "Datacenter" ? dc : target) = std::string(*v);
+            // FederationStateQuery routes by TargetDatacenter (its RequestDatacenter()).
+            out.datacenter = target.empty() ? dc : target;
         } else if (*key == "MinQueryIndex") {
             auto v = r.read_uint();
             if (!v) return out;

@@ -10,7 +10,8 @@
 // with VerifyIncoming set"). A deadline (limits.rpc_handshake_timeout) covers the first byte
 // and the TLS handshake; at most limits.rpc_max_conns_per_client connections per source IP;
 // connections idle longer than `idle_timeout` are closed.
-// Calls whose request names another datacenter (`Datacenter` field) go to `forward`; the
+// Calls whose request names another datacenter (`Datacenter`, or `TargetDatacenter` when set,
+// as FederationStateQuery) go to `forward`; the
 // rest are dispatched to the handler registry.
 // Threading: the executor must be single-threaded (the agent's io_context). Errors: listen()
 // reports bind errors; per-connection problems are logged (source, protocol, ALPN) and counted.

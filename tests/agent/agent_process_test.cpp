@@ -15,7 +15,7 @@ namespace {
 std::string write_config(const temp_dir& dir, const std::string& extra = "") {
     dir.write("server.hcl",
               "node_name = \"n1\"\ndatacenter = \"dc1\"\nserver = true\n"
-              "bootstrap = true\nbind_addr = \"127.0.0.1\"\nports { serf_wan = 0 server = 0 }\n"
+              "bootstrap = true\nbind_addr = \"127.0.0.1\"\nports { serf_wan = 0 server = 0 http = 0 }\n"
               "data_dir = \"" +
                   (dir / "data").string() + "\"\n" + extra);
     return (dir / "server.hcl").string();
