@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.hpp"
+#include "agent/cli_verbs.hpp"
 #include "agent/config/config.hpp"
 #include "agent/keygen.hpp"
 #include "common/log.hpp"
@@ -155,14 +156,20 @@ int run_cli(const std::vector<std::string>& raw_args, std::ostream& out, std::os
     auto* version_cmd = app.add_subcommand("version", "Prints the meshfed version");
     auto* keygen_cmd = app.add_subcommand("keygen", "Generates a new gossip encryption key");
 
+    // members, catalog, join, force-leave, leave, keyring, info: clients of the HTTP API
+    cli::http_verbs http_verbs;
+    http_verbs.add_to(app);
+
     std::vector<std::string> args = normalize_go_flags(raw_args);
     std::vector<std::string> reversed(args.rbegin(),
                                       args.rend());  // CLI11 parses a reversed vector
     try {
         app.parse(reversed);
     } catch (const CLI::CallForHelp&) {
-        out << app.help(app.get_subcommands().empty() ? ""
-                                                      : app.get_subcommands().front()->get_name());
+        // The help of the innermost verb given ("catalog services -h", "tls ca create -h").
+        const CLI::App* verb = &app;
+        while (!verb->get_subcommands().empty()) verb = verb->get_subcommands().front();
+        out << verb->help();
         return 0;
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) {
@@ -175,6 +182,7 @@ int run_cli(const std::vector<std::string>& raw_args, std::ostream& out, std::os
     }
 
     try {
+        if (auto code = http_verbs.run(out, err, cli::process_env())) return *code;
         if (version_cmd->parsed()) {
             out << version_banner();
             return 0;

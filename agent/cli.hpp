@@ -1,5 +1,6 @@
 #pragma once
-// The `meshfed` command line: verbs `agent`, `validate`, `version`, `keygen` (more arrive with
+// The `meshfed` command line: verbs `agent`, `validate`, `version`, `keygen`, `tls`, and the HTTP
+// API clients of agent/cli_verbs.hpp (`members`, `catalog`, `join`, ...; more arrive with
 // later modules). Flags are Go-style like Consul's (`-config x`, `--config=x`); `-h` on every
 // verb. Output goes to the given streams so tests can capture it.
 // Errors: returns the process exit code (0 ok, 1 error); never throws.
