@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -28,7 +30,11 @@
 #include "agent/http/http_api.hpp"
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/version.hpp"
+#include "mesh/federation.hpp"
+#include "mesh/gateway_dialer.hpp"
+#include "mesh/gateway_locator.hpp"
 #include "rpc/command_log.hpp"
 #include "rpc/conn_pool.hpp"
 #include "rpc/endpoints.hpp"
@@ -37,6 +43,7 @@
 #include "rpc/server.hpp"
 #include "rpc/state_store.hpp"
 #include "wan/pool.hpp"
+#include "wan/wanfed.hpp"
 #include "wan/wire/crypto.hpp"
 
 namespace meshfed::agent {
@@ -166,6 +173,16 @@ struct agent::impl {
     std::shared_ptr<rpc::conn_pool> rpc_pool;
     std::string rpc_advertise;  // ip:port peers dial for RPC
     std::unique_ptr<http::http_api> http_api;
+    // Federation states and WAN federation via mesh gateways.
+    std::unique_ptr<mesh::gateway_locator> locator;
+    std::unique_ptr<mesh::federation_states> federation;
+    std::shared_ptr<mesh::gateway_dialer> gw_dialer;     // wanfed only
+    std::shared_ptr<wan::wanfed::tunnel> gossip_tunnel;  // wanfed only
+
+    bool wanfed() const { return cfg.server && cfg.enable_mesh_gateway_wan_federation; }
+    std::string primary_dc() const {
+        return cfg.primary_datacenter.empty() ? cfg.datacenter : cfg.primary_datacenter;
+    }
     int lock_fd = -1;
     bool stopping = false;
     bool wan_left = false;  // PUT /v1/agent/leave already left the WAN pool
@@ -187,8 +204,20 @@ struct agent::impl {
         log->info("state: recovered index {} (snapshot {} at {}, {} log records replayed)",
                   store.last_index(), report.had_snapshot ? "yes" : "no", report.snapshot_index,
                   report.replayed);
-        rpc_pool = std::make_shared<rpc::conn_pool>(io.get_executor(),
-                                                    rpc::classic_dialer(io.get_executor(), tls));
+        locator = std::make_unique<mesh::gateway_locator>(c.datacenter, primary_dc(),
+                                                          std::random_device{}());
+        rpc::dialer_fn dialer = rpc::classic_dialer(io.get_executor(), tls);
+        if (wanfed()) {
+            // Other datacenters only through mesh gateways (Consul: DialRPCViaMeshGateway).
+            gw_dialer = std::make_shared<mesh::gateway_dialer>(
+                io.get_executor(), tls,
+                [this](const std::string& dc) { return locator->pick_gateway(dc); });
+            dialer = [classic = std::move(dialer), via = gw_dialer->rpc_dialer(),
+                      local = c.datacenter](rpc::server_info t) {
+                return t.dc == local ? classic(std::move(t)) : via(std::move(t));
+            };
+        }
+        rpc_pool = std::make_shared<rpc::conn_pool>(io.get_executor(), std::move(dialer));
         rpc_server =
             std::make_unique<rpc::server>(io.get_executor(), handlers, c.datacenter, c.limits, tls);
         if (auto ec = rpc_server->listen(c.bind_addr, static_cast<std::uint16_t>(c.ports.server)))
@@ -220,6 +249,7 @@ struct agent::impl {
             !r)
             log->error("catalog: cannot register this server as service consul");
         rpc_server->start();
+        start_federation();
         asio::co_spawn(io, rebalance_loop(), asio::detached);
         log->info("rpc: serving on {}:{} (TCP; TLS {}, verify_incoming {})", c.bind_addr,
                   rpc_server->port(), tls && tls->enabled() ? "on" : "off",
@@ -322,6 +352,104 @@ struct agent::impl {
         router->set_servers(servers);
     }
 
+    // Federation states (consul-wanfed.md §6): anti-entropy of our mesh gateways into the
+    // primary, replication of every DC's state from the primary, the locator's refresh.
+    void start_federation() {
+        mesh::federation_config fc;
+        fc.datacenter = cfg.datacenter;
+        fc.primary_datacenter = primary_dc();
+        federation = std::make_unique<mesh::federation_states>(
+            io.get_executor(), fc,
+            [this](std::string dc, std::string method, std::vector<std::uint8_t> body,
+                   rpc::reply_fn reply) {
+                http_rpc(std::move(dc), std::move(method), std::move(body), std::move(reply));
+            },
+            [this](rpc::federation_state_request req) -> std::expected<void, std::string> {
+                rpc::command cmd = std::move(req);
+                if (auto v = store.validate(cmd); !v) return std::unexpected(v.error().message);
+                if (auto r = state_log->commit(cmd); !r) return std::unexpected(r.error().message);
+                return {};
+            },
+            [this] { return router ? router->datacenters() : std::vector<std::string>{}; },
+            *locator);
+        federation->start();  // this server is its datacenter's leader
+    }
+
+    // wanfed: packets and streams that arrived on the RPC port by ALPN go to the WAN pool.
+    void install_gossip_hooks() {
+        rpc_server->set_gossip_hooks(
+            [this](std::unique_ptr<byte_stream> s) {
+                asio::co_spawn(io,
+                               wan::wanfed::serve_packet_conn(
+                                   std::move(s),
+                                   [this](std::span<const std::uint8_t> d) {
+                                       if (wan_pool) wan_pool->io().ingest_packet({}, d);
+                                   },
+                                   gossip_tunnel),
+                               asio::detached);
+            },
+            [this](std::unique_ptr<byte_stream> s) {
+                if (wan_pool)
+                    wan_pool->io().ingest_stream(std::move(s), {});
+                else
+                    s->close();
+            });
+    }
+
+    // Consul's primary_gateways handling in a secondary (retry_join.go): resolve the entries
+    // every primary_gateways_interval into the locator's fallback list, until replication has
+    // delivered the primary's gateways.
+    asio::awaitable<void> refresh_primary_gateways() {
+        asio::steady_timer t(io);
+        asio::ip::tcp::resolver resolver(io);
+        bool join_started = false;
+        while (!stopping && locator && !locator->primary_gateways_ready()) {
+            std::vector<std::string> addrs;
+            for (const auto& entry : cfg.primary_gateways) {
+                if (net::parse_ip_port(entry)) {
+                    addrs.push_back(entry);
+                    continue;
+                }
+                auto colon = entry.rfind(':');
+                std::string host = colon == std::string::npos ? entry : entry.substr(0, colon);
+                std::string port = colon == std::string::npos ? "443" : entry.substr(colon + 1);
+                auto [ec, results] = co_await resolver.async_resolve(asio::ip::tcp::v4(), host,
+                                                                     port, nothrow_awaitable);
+                if (ec) {
+                    log->warn("primary_gateways: cannot resolve {}: {}; keeping the name", entry,
+                              ec.message());
+                    continue;
+                }
+                for (const auto& r : results)
+                    addrs.push_back(fmt::format("{}:{}", r.endpoint().address().to_string(),
+                                                r.endpoint().port()));
+            }
+            std::sort(addrs.begin(), addrs.end());
+            addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+            if (addrs.empty()) {
+                log->error("No mesh gateways found in primary_gateways [{}]",
+                           fmt::join(cfg.primary_gateways, ", "));
+            } else {
+                log->info("updated fallback list of primary mesh gateways: [{}]",
+                          fmt::join(addrs, ", "));
+            }
+            locator->refresh_primary_fallback(std::move(addrs));
+            if (!join_started) {
+                join_started = true;
+                // The locator answers nothing until its first refresh of the local federation
+                // states; that is a local blocking query, so it is quick.
+                for (int i = 0; i < 50 && !locator->populated() && !stopping; ++i) {
+                    t.expires_after(std::chrono::milliseconds(100));
+                    co_await t.async_wait(nothrow_awaitable);
+                }
+                asio::co_spawn(io, retry_join_wan({"*." + primary_dc() + "/192.0.2.2"}),
+                               asio::detached);
+            }
+            t.expires_after(cfg.primary_gateways_interval);
+            co_await t.async_wait(nothrow_awaitable);
+        }
+    }
+
     void start_wan() {
         const auto& c = cfg;
         if (!c.server || c.ports.serf_wan < 0) return;
@@ -342,6 +470,12 @@ struct agent::impl {
         pc.tags = server_tags(c, node_id.empty() ? load_or_create_node_id(c.data_dir) : node_id);
         if (rpc_server) pc.tags["port"] = std::to_string(rpc_server->port());
         pc.on_member = [this](wan::member_event_type, const wan::member&) { update_router(); };
+        if (wanfed()) {
+            gossip_tunnel = std::make_shared<wan::wanfed::tunnel>(io.get_executor(), c.datacenter,
+                                                                  gw_dialer->gossip_dialer());
+            pc.tunnel = gossip_tunnel;
+            install_gossip_hooks();
+        }
         pc.keyring_file = std::filesystem::path(c.data_dir) / "serf" / "remote.keyring";
         if (!c.encrypt.empty()) {
             auto key = wan::wire::decode_base64_key(c.encrypt);
@@ -353,7 +487,13 @@ struct agent::impl {
         wan_pool = std::make_unique<wan::pool>(io.get_executor(), pc);
         if (auto r = wan_pool->start(); !r) throw agent_error(r.error());
         update_router();
-        if (!c.retry_join_wan.empty()) asio::co_spawn(io, retry_join_wan(), asio::detached);
+        if (wanfed() && primary_dc() != c.datacenter) {
+            // First contact: any server of the primary, through its mesh gateways.
+            // (the join starts after the first resolution of primary_gateways)
+            asio::co_spawn(io, refresh_primary_gateways(), asio::detached);
+        } else if (!c.retry_join_wan.empty()) {
+            asio::co_spawn(io, retry_join_wan(c.retry_join_wan), asio::detached);
+        }
     }
 
     // An RPC from the HTTP API: the local handler table, or the forwarder for another
@@ -400,6 +540,11 @@ struct agent::impl {
             {"Version", version()}};
         j["Member"] = http::member_json(lan_member());
         j["Meta"] = {{"consul-network-segment", ""}};
+        // The few DebugConfig fields clients read (the mesh gateway: the DNS domain).
+        j["DebugConfig"] = {{"DNSDomain", cfg.domain},
+                            {"PrimaryDatacenter", primary_dc()},
+                            {"PrimaryGateways", cfg.primary_gateways},
+                            {"ConnectMeshGatewayWANFederationEnabled", wanfed()}};
         auto str = [](auto v) { return fmt::format("{}", v); };
         nlohmann::json stats;
         stats["agent"] = {
@@ -506,18 +651,17 @@ struct agent::impl {
     }
 
     // Consul's retry_join_wan: keep trying every retry_interval_wan until one join works.
-    asio::awaitable<void> retry_join_wan() {
+    asio::awaitable<void> retry_join_wan(std::vector<std::string> addrs) {
         asio::steady_timer t(io);
         for (int attempt = 1; !stopping && wan_pool; ++attempt) {
             auto result = std::make_shared<std::pair<int, std::vector<std::string>>>(
                 -1, std::vector<std::string>{});
             auto answered = std::make_shared<asio::steady_timer>(io);
             answered->expires_after(cfg.gossip_wan.tcp_timeout + std::chrono::seconds(1));
-            wan_pool->join(cfg.retry_join_wan,
-                           [result, answered](int n, std::vector<std::string> errs) {
-                               *result = {n, std::move(errs)};
-                               answered->cancel();
-                           });
+            wan_pool->join(addrs, [result, answered](int n, std::vector<std::string> errs) {
+                *result = {n, std::move(errs)};
+                answered->cancel();
+            });
             co_await answered->async_wait(nothrow_awaitable);
             if (result->first > 0) {
                 log->info("(WAN) joined: number_of_nodes={}", result->first);
@@ -525,7 +669,7 @@ struct agent::impl {
             }
             log->warn(
                 "(WAN) couldn't join: number_of_nodes=0 attempt={} addresses=[{}] error=\"{}\"",
-                attempt, fmt::join(cfg.retry_join_wan, ", "),
+                attempt, fmt::join(addrs, ", "),
                 result->second.empty() ? "no answer"
                                        : fmt::format("{}", fmt::join(result->second, "; ")));
             t.expires_after(cfg.retry_interval_wan);
@@ -580,6 +724,7 @@ struct agent::impl {
         log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
         signals.cancel();
         if (endpoints) endpoints->release_parked();
+        if (federation) federation->stop();
         if (http_api) http_api->stop();
         if (rpc_server) rpc_server->stop();
         if (rpc_pool) rpc_pool->close_all();

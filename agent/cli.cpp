@@ -10,6 +10,7 @@
 #include "agent/cli_verbs.hpp"
 #include "agent/config/config.hpp"
 #include "agent/keygen.hpp"
+#include "agent/mesh_gateway_cmd.hpp"
 #include "common/log.hpp"
 #include "common/version.hpp"
 #include "tls/certgen.hpp"
@@ -160,6 +161,37 @@ int run_cli(const std::vector<std::string>& raw_args, std::ostream& out, std::os
     cli::http_verbs http_verbs;
     http_verbs.add_to(app);
 
+    // mesh-gateway: `consul connect envoy -gateway=mesh -register -expose-servers`, with
+    // meshfed's own SNI proxy in place of Envoy.
+    mesh_gateway_options gw_opts;
+    auto* gw_cmd = app.add_subcommand(
+        "mesh-gateway", "Runs a mesh gateway (SNI-routing TCP proxy) for WAN federation");
+    gw_cmd->add_option("--gateway", gw_opts.gateway, "The type of gateway to run (mesh)");
+    gw_cmd->add_flag("--mesh-gateway", gw_opts.mesh_gateway,
+                     "Deprecated spelling of -gateway=mesh");
+    gw_cmd->add_flag("--register", gw_opts.register_service,
+                     "Register the gateway with the local agent");
+    gw_cmd->add_flag("--expose-servers", gw_opts.expose_servers,
+                     "Expose this datacenter's servers to other datacenters (WAN federation)");
+    gw_cmd->add_option("--address", gw_opts.address,
+                       "LAN address to advertise in the registration (ip:port, default :8443)");
+    gw_cmd->add_option("--wan-address", gw_opts.wan_address,
+                       "WAN address to advertise in the registration (ip:port)");
+    gw_cmd->add_option("--service", gw_opts.service,
+                       "Service name to register (default mesh-gateway)");
+    gw_cmd->add_option("--proxy-id", gw_opts.proxy_id, "Service ID (default: the service name)");
+    gw_cmd->add_option("--deregister-after-critical", gw_opts.deregister_after_critical,
+                       "How long the check may stay critical before deregistration (6h)");
+    gw_cmd->add_option("--bind-address", gw_opts.bind_addresses,
+                       "name=ip:port to listen on instead of -address/-wan-address (repeatable)");
+    gw_cmd->add_option("--http-addr", gw_opts.http.http_addr,
+                       "Address of the local agent's HTTP API (also CONSUL_HTTP_ADDR, "
+                       "MESHFED_HTTP_ADDR)");
+    gw_cmd->add_option("--token", gw_opts.http.token, "ACL token (also CONSUL_HTTP_TOKEN)");
+    gw_cmd->add_option("--ca-file", gw_opts.http.ca_file, "CA file for HTTPS to the agent");
+    gw_cmd->add_option("--client-cert", gw_opts.http.client_cert, "Client certificate for HTTPS");
+    gw_cmd->add_option("--client-key", gw_opts.http.client_key, "Client key for HTTPS");
+
     std::vector<std::string> args = normalize_go_flags(raw_args);
     std::vector<std::string> reversed(args.rbegin(),
                                       args.rend());  // CLI11 parses a reversed vector
@@ -183,6 +215,7 @@ int run_cli(const std::vector<std::string>& raw_args, std::ostream& out, std::os
 
     try {
         if (auto code = http_verbs.run(out, err, cli::process_env())) return *code;
+        if (gw_cmd->parsed()) return run_mesh_gateway(gw_opts, out, err);
         if (version_cmd->parsed()) {
             out << version_banner();
             return 0;

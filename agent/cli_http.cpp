@@ -341,7 +341,17 @@ std::expected<http_reply, std::string> api_client::request(std::string_view meth
                                            config_.host_port(), target,
                                            transport_error_text(result.error(), config_)));
     }
-    return http_reply{result->status, std::move(received)};
+    std::uint64_t index = 0;
+    if (auto h = result->get_header_value("X-Consul-Index"); !h.empty()) {
+        for (char c : h) {
+            if (c < '0' || c > '9') {
+                index = 0;
+                break;
+            }
+            index = index * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+    }
+    return http_reply{result->status, std::move(received), index};
 }
 
 std::expected<std::string, std::string> api_client::request_ok(std::string_view method,

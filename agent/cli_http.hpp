@@ -8,6 +8,7 @@
 //    connect: connection refused`
 // Threading: none; one request at a time on the caller's thread.
 // Errors: std::expected carrying the text; nothing throws.
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <optional>
@@ -65,6 +66,7 @@ std::string unexpected_response_text(int status, std::string_view body);
 struct http_reply {
     int status = 0;
     std::string body;
+    std::uint64_t index = 0;  // X-Consul-Index (blocking queries); 0 when absent
 };
 
 class api_client {

@@ -33,7 +33,7 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
     asio::any_io_executor ex;
     std::string local_dc, domain;
     proxy_options opts;
-    tcp::acceptor acceptor;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // LAN and WAN sides
     routing_table routes;
     proxy_stats stats;
     std::shared_ptr<net::source_limiter> limiter;
@@ -46,7 +46,6 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
           local_dc(std::move(dc)),
           domain(std::move(dom)),
           opts(o),
-          acceptor(e),
           limiter(std::make_shared<net::source_limiter>(o.max_conns_per_source)) {}
 
     // The endpoints to try for a route, in order (shuffled where any one will do).
@@ -231,9 +230,9 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
         (void)self;
     }
 
-    asio::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
+    asio::awaitable<void> accept_loop(std::shared_ptr<impl> self, tcp::acceptor* acceptor) {
         while (running) {
-            auto [ec, sock] = co_await acceptor.async_accept(nothrow_awaitable);
+            auto [ec, sock] = co_await acceptor->async_accept(nothrow_awaitable);
             if (!running) co_return;
             if (ec) {
                 if (ec == asio::error::operation_aborted) co_return;
@@ -261,11 +260,14 @@ gateway_proxy::~gateway_proxy() {
 }
 
 std::error_code gateway_proxy::listen(const std::string& ip, std::uint16_t port) {
-    return net::listen_tcp(impl_->acceptor, ip, port);
+    auto a = std::make_unique<tcp::acceptor>(impl_->ex);
+    if (auto ec = net::listen_tcp(*a, ip, port)) return ec;
+    impl_->acceptors.push_back(std::move(a));
+    return {};
 }
 
 std::uint16_t gateway_proxy::port() const {
-    return net::bound_port(impl_->acceptor);
+    return impl_->acceptors.empty() ? 0 : net::bound_port(*impl_->acceptors.front());
 }
 
 void gateway_proxy::set_routes(routing_table t) {
@@ -274,14 +276,15 @@ void gateway_proxy::set_routes(routing_table t) {
 
 void gateway_proxy::start() {
     impl_->running = true;
-    asio::co_spawn(impl_->ex, impl_->accept_loop(impl_), asio::detached);
+    for (auto& a : impl_->acceptors)
+        asio::co_spawn(impl_->ex, impl_->accept_loop(impl_, a.get()), asio::detached);
 }
 
 void gateway_proxy::stop() {
     if (!impl_->running) return;
     impl_->running = false;
     std::error_code ec;
-    impl_->acceptor.close(ec);
+    for (auto& a : impl_->acceptors) a->close(ec);
 }
 
 const proxy_stats& gateway_proxy::stats() const {

@@ -63,8 +63,9 @@ class gateway_proxy {
     gateway_proxy(asio::any_io_executor ex, std::string local_dc, std::string domain,
                   proxy_options opts = {});
     ~gateway_proxy();
+    // May be called more than once (a gateway's LAN and WAN sides); before start().
     std::error_code listen(const std::string& ip, std::uint16_t port);
-    std::uint16_t port() const;
+    std::uint16_t port() const;  // of the first listener
     void set_routes(routing_table t);
     void start();
     void stop();
