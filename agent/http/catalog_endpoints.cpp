@@ -78,21 +78,24 @@ void status_leader(http_api& api, const request&, read_params p, respond_fn resp
                  });
 }
 
+// A msgpack []string reply as a JSON array.
+response string_list_response(std::span<const std::uint8_t> body) {
+    msgpack::reader r(body);
+    json out = json::array();
+    auto n = r.read_array_header();
+    if (!n) return text_response(500, "rpc error: cannot decode reply");
+    for (std::uint32_t i = 0; i < *n; ++i) {
+        auto s = r.read_str();
+        if (!s) return text_response(500, "rpc error: cannot decode reply");
+        out.push_back(std::string(*s));
+    }
+    return json_response(out);
+}
+
 void status_peers(http_api& api, const request&, read_params p, respond_fn respond) {
     auto dc = request_dc(api, p);
     call_rpc_raw(api, dc, "Status.Peers", dc_only_body(dc), std::move(respond),
-                 [](std::span<const std::uint8_t> body) {
-                     msgpack::reader r(body);
-                     json out = json::array();
-                     auto n = r.read_array_header();
-                     if (!n) return text_response(500, "rpc error: cannot decode reply");
-                     for (std::uint32_t i = 0; i < *n; ++i) {
-                         auto s = r.read_str();
-                         if (!s) return text_response(500, "rpc error: cannot decode reply");
-                         out.push_back(std::string(*s));
-                     }
-                     return json_response(out);
-                 });
+                 string_list_response);
 }
 
 // ---- /v1/catalog ----
@@ -101,18 +104,7 @@ void catalog_datacenters(http_api& api, const request&, read_params p, respond_f
     args.options = p.options;
     // Always answered by the local servers (Consul: no ?dc for this endpoint).
     call_rpc_raw(api, "", "Catalog.ListDatacenters", rpc::encode_to_bytes(args), std::move(respond),
-                 [](std::span<const std::uint8_t> body) {
-                     msgpack::reader r(body);
-                     json out = json::array();
-                     auto n = r.read_array_header();
-                     if (!n) return text_response(500, "rpc error: cannot decode reply");
-                     for (std::uint32_t i = 0; i < *n; ++i) {
-                         auto s = r.read_str();
-                         if (!s) return text_response(500, "rpc error: cannot decode reply");
-                         out.push_back(std::string(*s));
-                     }
-                     return json_response(out);
-                 });
+                 string_list_response);
 }
 
 void catalog_services(http_api& api, const request& req, read_params p, respond_fn respond) {

@@ -181,12 +181,6 @@ std::string from_j(const json& j, std::uint64_t& out, const std::string& path) {
     }
     return mismatch(j, path, "uint64");
 }
-std::string from_j(const json& j, rpc::go_time& out, const std::string& path) {
-    // Only the shape is checked: time values are not accepted from HTTP bodies here.
-    if (!j.is_string()) return mismatch(j, path, "time.Time");
-    out = rpc::go_time{};
-    return {};
-}
 std::string opaque_from_j(const json& j, std::vector<std::uint8_t>& out, const std::string& path,
                           std::string_view go_type) {
     if (!j.is_object()) return mismatch(j, path, go_type);
