@@ -26,8 +26,11 @@
 #include <asio/steady_timer.hpp>
 
 #include "agent/http/agent_endpoints.hpp"
+#include "agent/http/agent_services.hpp"
 #include "agent/http/catalog_endpoints.hpp"
 #include "agent/http/http_api.hpp"
+#include "agent/http/metrics.hpp"
+#include "agent/local_state.hpp"
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
@@ -178,6 +181,7 @@ struct agent::impl {
     std::unique_ptr<mesh::federation_states> federation;
     std::shared_ptr<mesh::gateway_dialer> gw_dialer;     // wanfed only
     std::shared_ptr<wan::wanfed::tunnel> gossip_tunnel;  // wanfed only
+    std::shared_ptr<local_state> local;                  // agent services and checks
 
     bool wanfed() const { return cfg.server && cfg.enable_mesh_gateway_wan_federation; }
     std::string primary_dc() const {
@@ -547,8 +551,10 @@ struct agent::impl {
                             {"ConnectMeshGatewayWANFederationEnabled", wanfed()}};
         auto str = [](auto v) { return fmt::format("{}", v); };
         nlohmann::json stats;
-        stats["agent"] = {
-            {"check_monitors", "0"}, {"check_ttls", "0"}, {"checks", "0"}, {"services", "0"}};
+        stats["agent"] = {{"check_monitors", "0"},
+                          {"check_ttls", str(local ? local->ttl_checks() : 0)},
+                          {"checks", str(local ? local->checks().size() : 0)},
+                          {"services", str(local ? local->services().size() : 0)}};
         stats["build"] = {{"version", version()}, {"revision", build_tag()}, {"prerelease", ""}};
         stats["consul"] = {{"server", cfg.server ? "true" : "false"},
                            {"leader", endpoints ? "true" : "false"},
@@ -630,6 +636,90 @@ struct agent::impl {
         return ctl;
     }
 
+    // Services and checks registered with this agent, synced to its own catalog.
+    void start_local_state() {
+        local_state_config lc;
+        lc.node_name = cfg.node_name;
+        lc.node_id = node_id;
+        lc.datacenter = cfg.datacenter;
+        lc.address = rpc_advertise.substr(0, rpc_advertise.rfind(':'));
+        lc.data_dir = cfg.data_dir;
+        local = std::make_shared<local_state>(
+            io, lc,
+            [this](std::string dc, std::string method, std::vector<std::uint8_t> body,
+                   rpc::reply_fn reply) {
+                http_rpc(std::move(dc), std::move(method), std::move(body), std::move(reply));
+            });
+        local->start();
+    }
+
+    // What /v1/agent/metrics reads; each source is empty when the module is absent.
+    http::stats_sources stats_sources() {
+        http::stats_sources s;
+        s.memberlist = [this]() -> std::optional<wan::memberlist_stats> {
+            if (!wan_pool) return std::nullopt;
+            return wan_pool->memberlist_layer().stats();
+        };
+        s.transport = [this]() -> std::optional<wan::transport_stats> {
+            if (!wan_pool) return std::nullopt;
+            return wan_pool->transport_statistics();
+        };
+        s.serf = [this]() -> std::optional<wan::serf_stats> {
+            if (!wan_pool) return std::nullopt;
+            return wan_pool->serf_layer().stats();
+        };
+        s.rpc_server = [this]() -> std::optional<rpc::server_stats> {
+            if (!rpc_server) return std::nullopt;
+            return rpc_server->stats();
+        };
+        s.rpc_endpoints = [this]() -> std::optional<rpc::endpoint_stats> {
+            if (!endpoints) return std::nullopt;
+            return endpoints->stats();
+        };
+        s.rpc_pool = [this]() -> std::optional<rpc::pool_stats> {
+            if (!rpc_pool) return std::nullopt;
+            return rpc_pool->stats();
+        };
+        s.tunnel = [this]() -> std::optional<wan::wanfed::tunnel_stats> {
+            if (!gossip_tunnel) return std::nullopt;
+            return gossip_tunnel->stats();
+        };
+        s.dialer = [this]() -> std::optional<mesh::dialer_stats> {
+            if (!gw_dialer) return std::nullopt;
+            return gw_dialer->stats();
+        };
+        s.local = [this]() -> std::optional<local_state_stats> {
+            if (!local) return std::nullopt;
+            return local->stats();
+        };
+        s.http = [this]() -> std::optional<http::http_stats> {
+            if (!http_api) return std::nullopt;
+            return http_api->stats();
+        };
+        s.extra = [this] {
+            std::vector<http::metric> out;
+            if (local) {
+                out.push_back({"consul.meshfed.agent.services",
+                               http::metric_kind::gauge,
+                               static_cast<double>(local->services().size()),
+                               {},
+                               "Services registered with this agent"});
+                out.push_back({"consul.meshfed.agent.checks",
+                               http::metric_kind::gauge,
+                               static_cast<double>(local->checks().size()),
+                               {},
+                               "Checks registered with this agent"});
+            }
+            out.push_back({"consul.meshfed.catalog.index",
+                           http::metric_kind::gauge,
+                           static_cast<double>(store.last_index()),
+                           {},
+                           "The catalog's last applied index"});
+            return out;
+        };
+        return s;
+    }
+
     void start_http() {
         const auto& c = cfg;
         if (c.ports.http < 0) return;
@@ -645,6 +735,9 @@ struct agent::impl {
             });
         http::register_catalog_endpoints(*http_api);
         http::register_agent_endpoints(*http_api, agent_control());
+        start_local_state();
+        http::register_agent_service_endpoints(*http_api, local);
+        http::register_metrics_endpoint(*http_api, stats_sources());
         if (auto r = http_api->start(); !r) throw agent_error(r.error());
         if (c.ports.https > 0)
             log->warn("ports.https = {} is configured but HTTPS is not served yet", c.ports.https);
@@ -725,6 +818,7 @@ struct agent::impl {
         signals.cancel();
         if (endpoints) endpoints->release_parked();
         if (federation) federation->stop();
+        if (local) local->stop();
         if (http_api) http_api->stop();
         if (rpc_server) rpc_server->stop();
         if (rpc_pool) rpc_pool->close_all();
