@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/signal_set.hpp>
@@ -45,6 +46,7 @@
 #include "rpc/router.hpp"
 #include "rpc/server.hpp"
 #include "rpc/state_store.hpp"
+#include "tls/alpn.hpp"
 #include "wan/pool.hpp"
 #include "wan/wanfed.hpp"
 #include "wan/wire/crypto.hpp"
@@ -181,7 +183,11 @@ struct agent::impl {
     std::unique_ptr<mesh::federation_states> federation;
     std::shared_ptr<mesh::gateway_dialer> gw_dialer;     // wanfed only
     std::shared_ptr<wan::wanfed::tunnel> gossip_tunnel;  // wanfed only
-    std::shared_ptr<local_state> local;                  // agent services and checks
+    // Inbound tunnelled packet connections (each may buffer up to a 4 MiB frame): bounded.
+    static constexpr int max_gossip_packet_conns = 256;
+    int gossip_packet_conns = 0;
+    std::uint64_t gossip_packet_conns_refused = 0;
+    std::shared_ptr<local_state> local;  // agent services and checks
 
     bool wanfed() const { return cfg.server && cfg.enable_mesh_gateway_wan_federation; }
     std::string primary_dc() const {
@@ -379,18 +385,30 @@ struct agent::impl {
         federation->start();  // this server is its datacenter's leader
     }
 
+    // One inbound consul/wan-gossip/packet connection, counted against the cap.
+    asio::awaitable<void> serve_gossip_packets(std::unique_ptr<byte_stream> s) {
+        ++gossip_packet_conns;
+        co_await wan::wanfed::serve_packet_conn(
+            std::move(s),
+            [this](std::span<const std::uint8_t> d) {
+                if (wan_pool) wan_pool->io().ingest_packet({}, d);
+            },
+            gossip_tunnel);
+        --gossip_packet_conns;
+    }
+
     // wanfed: packets and streams that arrived on the RPC port by ALPN go to the WAN pool.
     void install_gossip_hooks() {
         rpc_server->set_gossip_hooks(
             [this](std::unique_ptr<byte_stream> s) {
-                asio::co_spawn(io,
-                               wan::wanfed::serve_packet_conn(
-                                   std::move(s),
-                                   [this](std::span<const std::uint8_t> d) {
-                                       if (wan_pool) wan_pool->io().ingest_packet({}, d);
-                                   },
-                                   gossip_tunnel),
-                               asio::detached);
+                if (gossip_packet_conns >= max_gossip_packet_conns) {
+                    ++gossip_packet_conns_refused;
+                    log->warn("rpc: refusing a {} connection: {} already open",
+                              tls::alpn::wan_gossip_packet, gossip_packet_conns);
+                    s->close();
+                    return;
+                }
+                asio::co_spawn(io, serve_gossip_packets(std::move(s)), asio::detached);
             },
             [this](std::unique_ptr<byte_stream> s) {
                 if (wan_pool)
@@ -402,11 +420,11 @@ struct agent::impl {
 
     // Consul's primary_gateways handling in a secondary (retry_join.go): resolve the entries
     // every primary_gateways_interval into the locator's fallback list, until replication has
-    // delivered the primary's gateways.
+    // delivered the primary's gateways. Names resolve to IPv4 with a 2 s limit, as Consul's.
     asio::awaitable<void> refresh_primary_gateways() {
+        using namespace asio::experimental::awaitable_operators;
         asio::steady_timer t(io);
         asio::ip::tcp::resolver resolver(io);
-        bool join_started = false;
         while (!stopping && locator && !locator->primary_gateways_ready()) {
             std::vector<std::string> addrs;
             for (const auto& entry : cfg.primary_gateways) {
@@ -417,16 +435,27 @@ struct agent::impl {
                 auto colon = entry.rfind(':');
                 std::string host = colon == std::string::npos ? entry : entry.substr(0, colon);
                 std::string port = colon == std::string::npos ? "443" : entry.substr(colon + 1);
-                auto [ec, results] = co_await resolver.async_resolve(asio::ip::tcp::v4(), host,
-                                                                     port, nothrow_awaitable);
+                asio::steady_timer limit(io);
+                limit.expires_after(std::chrono::seconds(2));
+                auto r = co_await (
+                    resolver.async_resolve(asio::ip::tcp::v4(), host, port, nothrow_awaitable) ||
+                    limit.async_wait(nothrow_awaitable));
+                if (r.index() == 1) {
+                    log->warn(
+                        "primary_gateways: resolving {} timed out after 2s; skipped this "
+                        "round",
+                        entry);
+                    continue;
+                }
+                auto [ec, results] = std::get<0>(r);
                 if (ec) {
-                    log->warn("primary_gateways: cannot resolve {}: {}; keeping the name", entry,
+                    log->warn("primary_gateways: cannot resolve {}: {}; skipped this round", entry,
                               ec.message());
                     continue;
                 }
-                for (const auto& r : results)
-                    addrs.push_back(fmt::format("{}:{}", r.endpoint().address().to_string(),
-                                                r.endpoint().port()));
+                for (const auto& e : results)
+                    addrs.push_back(fmt::format("{}:{}", e.endpoint().address().to_string(),
+                                                e.endpoint().port()));
             }
             std::sort(addrs.begin(), addrs.end());
             addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
@@ -438,20 +467,26 @@ struct agent::impl {
                           fmt::join(addrs, ", "));
             }
             locator->refresh_primary_fallback(std::move(addrs));
-            if (!join_started) {
-                join_started = true;
-                // The locator answers nothing until its first refresh of the local federation
-                // states; that is a local blocking query, so it is quick.
-                for (int i = 0; i < 50 && !locator->populated() && !stopping; ++i) {
-                    t.expires_after(std::chrono::milliseconds(100));
-                    co_await t.async_wait(nothrow_awaitable);
-                }
-                asio::co_spawn(io, retry_join_wan({"*." + primary_dc() + "/192.0.2.2"}),
-                               asio::detached);
-            }
             t.expires_after(cfg.primary_gateways_interval);
             co_await t.async_wait(nothrow_awaitable);
         }
+    }
+
+    // A secondary's first contact: any server of the primary ("*.<primary>"), through the
+    // primary's gateways. Waits until the locator has something to offer (its first refresh of
+    // the local federation states, and the first resolution of primary_gateways).
+    asio::awaitable<void> join_primary() {
+        asio::steady_timer t(io);
+        for (int i = 0; i < 100 && !stopping && locator &&
+                        (!locator->populated() || locator->candidates(primary_dc()).empty());
+             ++i) {
+            t.expires_after(std::chrono::milliseconds(100));
+            co_await t.async_wait(nothrow_awaitable);
+        }
+        if (stopping) co_return;
+        // A named vector: g++ 12 mishandles braced temporaries in co_await expressions.
+        std::vector<std::string> any_primary_server{"*." + primary_dc() + "/192.0.2.2"};
+        co_await retry_join_wan(std::move(any_primary_server));
     }
 
     void start_wan() {
@@ -493,8 +528,8 @@ struct agent::impl {
         update_router();
         if (wanfed() && primary_dc() != c.datacenter) {
             // First contact: any server of the primary, through its mesh gateways.
-            // (the join starts after the first resolution of primary_gateways)
             asio::co_spawn(io, refresh_primary_gateways(), asio::detached);
+            asio::co_spawn(io, join_primary(), asio::detached);
         } else if (!c.retry_join_wan.empty()) {
             asio::co_spawn(io, retry_join_wan(c.retry_join_wan), asio::detached);
         }
@@ -830,7 +865,8 @@ struct agent::impl {
         asio::co_spawn(
             io,
             [this]() -> asio::awaitable<void> {
-                co_await wan_pool->leave();
+                co_await wan_pool->leave();  // through the gossip tunnel too
+                if (gossip_tunnel) gossip_tunnel->stop();
                 io.stop();
             },
             asio::detached);

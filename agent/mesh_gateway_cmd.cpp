@@ -1,6 +1,12 @@
 #include "agent/mesh_gateway_cmd.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -8,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
@@ -45,6 +52,34 @@ std::expected<host_port, std::string> parse_address(const std::string& s) {
     if (port.empty() || p > 65535)
         return std::unexpected(fmt::format("strconv.Atoi: parsing \"{}\": invalid syntax", port));
     return host_port{host, p};
+}
+
+// An IP literal assigned to an interface of this host (all of 127/8 counts on Linux).
+bool is_local_ip(const std::string& host) {
+    std::error_code ec;
+    auto a = asio::ip::make_address(host, ec);
+    if (ec) return false;
+    if (a.is_loopback()) return true;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return false;
+    bool found = false;
+    for (auto* i = list; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr) continue;
+        char buf[INET6_ADDRSTRLEN] = {};
+        if (i->ifa_addr->sa_family == AF_INET)
+            ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf,
+                        sizeof buf);
+        else if (i->ifa_addr->sa_family == AF_INET6)
+            ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf,
+                        sizeof buf);
+        else
+            continue;
+        std::error_code ec2;
+        auto b = asio::ip::make_address(buf, ec2);
+        found = !ec2 && b == a;
+    }
+    ::freeifaddrs(list);
+    return found;
 }
 
 std::string join_host_port(const std::string& host, int port) {
@@ -128,10 +163,13 @@ std::vector<std::string> mesh_gateway_listen_addresses(const mesh_gateway_option
     }
     auto lan = *parse_address(o.address);
     out.push_back(join_host_port(lan.host.empty() ? "0.0.0.0" : lan.host, lan.port));
-    if (!o.wan_address.empty()) {
+    // The WAN side is bound too only when it is a local IP of its own (Consul binds the tagged
+    // addresses only when both are local): a NAT, load-balancer or DNS name is not ours to bind,
+    // and a wildcard LAN listener already covers every local IP on its port.
+    if (!o.wan_address.empty() && !lan.host.empty()) {
         auto wan = *parse_address(o.wan_address);
-        auto w = join_host_port(wan.host.empty() ? "0.0.0.0" : wan.host, wan.port);
-        if (w != out.front()) out.push_back(w);
+        auto w = join_host_port(wan.host, wan.port);
+        if (w != out.front() && is_local_ip(wan.host)) out.push_back(w);
     }
     return out;
 }
@@ -206,11 +244,16 @@ int run_mesh_gateway(mesh_gateway_options o, std::ostream& out, std::ostream& er
         return 1;
     }
     auto self_json = nlohmann::json::parse(*self, nullptr, false);
-    std::string dc = self_json.is_object() ? self_json["Config"].value("Datacenter", "") : "";
-    std::string domain = "consul";
-    if (self_json.is_object() && self_json.contains("DebugConfig") &&
-        self_json["DebugConfig"].is_object())
-        domain = self_json["DebugConfig"].value("DNSDomain", "consul");
+    auto string_at = [&](const char* section, const char* key) -> std::string {
+        if (!self_json.is_object()) return {};
+        auto s = self_json.find(section);
+        if (s == self_json.end() || !s->is_object()) return {};
+        auto v = s->find(key);
+        return v != s->end() && v->is_string() ? v->get<std::string>() : std::string();
+    };
+    std::string dc = string_at("Config", "Datacenter");
+    std::string domain = string_at("DebugConfig", "DNSDomain");
+    if (domain.empty()) domain = "consul";
     while (!domain.empty() && domain.back() == '.') domain.pop_back();
     if (dc.empty()) {
         err << "Error connecting to Consul agent: /v1/agent/self did not name a datacenter\n";
@@ -278,8 +321,13 @@ int run_mesh_gateway(mesh_gateway_options o, std::ostream& out, std::ostream& er
         else
             log->info("mesh-gateway: deregistered service {}", o.proxy_id);
     }
-    // The watch threads are detached and blocked in HTTP calls; the process exits under them.
-    return 0;
+    // The watch threads are detached and may sit in a blocking query for minutes: leave without
+    // running static destructors under them (spdlog, OpenSSL), after flushing what we printed.
+    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& l) { l->flush(); });
+    out.flush();
+    err.flush();
+    std::fflush(nullptr);
+    std::_Exit(0);
 }
 
 }  // namespace meshfed::agent

@@ -47,6 +47,11 @@ std::optional<endpoint> wan_address_of(const nlohmann::json& csn) {
         if (int p = port_at(wan, "Port"); p != 0) port = p;
     }
     if (addr.empty()) addr = str_at(svc, "Address");
+    if (addr.empty()) {
+        // Node.TaggedAddresses is a map of plain strings ("wan": "198.18.0.1").
+        const auto& ntag = field(field(node, "TaggedAddresses"), "wan");
+        if (ntag.is_string()) addr = ntag.get<std::string>();
+    }
     if (addr.empty()) addr = str_at(node, "Address");
     if (addr.empty() || port == 0) return std::nullopt;
     return endpoint{addr, static_cast<std::uint16_t>(port)};

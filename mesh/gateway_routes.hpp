@@ -5,7 +5,8 @@
 //   /v1/health/service/consul?passing        -> local servers (node -> RPC address)
 //   /v1/internal/federation-states/mesh-gateways -> every other datacenter's gateways (WAN addr)
 // Address choice follows Consul's BestAddress: for a WAN peer the service's tagged address
-// "wan" (its Address and, if non-zero, Port), else the service address, else the node address;
+// "wan" (its Address and, if non-zero, Port), else the service address, else the node's tagged
+// "wan" address, else the node address;
 // for a local server the service address, else the node address, and the service port.
 // Threading: none (pure). Errors: malformed entries are skipped and counted in `skipped`.
 #include <cstddef>

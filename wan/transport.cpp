@@ -69,17 +69,21 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
     std::vector<std::uint8_t> udp_buf = std::vector<std::uint8_t>(65536);
     std::shared_ptr<wanfed::tunnel> tunnel;
 
-    // Through the tunnel? (only with wanfed, and only for members of other datacenters)
-    bool tunnelled(const std::string& to_node) {
-        if (!tunnel || to_node.empty()) return false;
+    // Through the tunnel? (only with wanfed, and only for members of other datacenters).
+    // With wanfed a name that does not encode a datacenter has no route at all (Consul: "node
+    // name does not encode a datacenter"); it is not sent directly either.
+    enum class route { direct, tunnel, none };
+    route route_of(const std::string& to_node) {
+        if (!tunnel || to_node.empty()) return route::direct;
         auto a = tunnel->applies(to_node);
         if (!a) {
             ++stats.tunnel_route_errors;
             log->debug("memberlist: {}", a.error());
-            return false;
+            return route::none;
         }
-        return *a;
+        return *a ? route::tunnel : route::direct;
     }
+    bool tunnelled(const std::string& to_node) { return route_of(to_node) == route::tunnel; }
 
     explicit impl(asio::any_io_executor e) : ex(e), udp_sock(e), acceptor(e), timer(e) {}
 
@@ -93,8 +97,8 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
     void flush() {
         auto out = mlp->take_outbox();
         for (auto& p : out.packets) {
-            if (tunnelled(p.to_node)) {
-                tunnel->send_packet(p.to_node, std::move(p.data));
+            if (auto r = route_of(p.to_node); r != route::direct) {
+                if (r == route::tunnel) tunnel->send_packet(p.to_node, std::move(p.data));
                 continue;
             }
             auto data = std::make_shared<bytes>(std::move(p.data));
@@ -201,13 +205,17 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
 
     static asio::awaitable<void> outbound_stream(std::shared_ptr<impl> self, out_stream s) {
         const char* kind = s.kind == stream_kind::ping ? "TCP ping" : "push/pull";
-        const bool via_gateway = self->tunnelled(s.to_node);
+        const auto r = self->route_of(s.to_node);
+        const bool via_gateway = r != impl::route::direct;
         const char* path = via_gateway ? "TLS via mesh gateway" : "TCP";
         std::expected<wire::stream_message, std::string> reply =
             std::unexpected(std::string("not run"));
         std::expected<std::unique_ptr<byte_stream>, std::string> conn =
             std::unexpected(std::string("not dialed"));
-        if (via_gateway) {
+        if (r == impl::route::none) {
+            conn = std::unexpected(
+                fmt::format("node name does not encode a datacenter: {}", s.to_node));
+        } else if (via_gateway) {
             conn = co_await self->tunnel->dial_stream(s.to_node, s.deadline);
             if (!conn)
                 conn = std::unexpected(

@@ -94,6 +94,10 @@ void tunnel::send_packet(const std::string& to_node, bytes datagram) {
         c->node = parts->first;
         c->dc = parts->second;
     }
+    if (!c->stream && clock::now() < c->retry_after) {
+        ++stats_.packets_dropped_backoff;
+        return;
+    }
     if (c->queue.size() >= max_queued_packets) {
         ++stats_.packets_dropped_queue_full;
         return;
@@ -128,6 +132,7 @@ asio::awaitable<void> tunnel::writer(std::shared_ptr<tunnel> self, std::string t
                     "gateway): {}",
                     to_node, c->dc, tls::alpn::wan_gossip_packet, s.error());
                 c->queue.clear();
+                c->retry_after = clock::now() + dial_backoff;
                 break;
             }
             c->stream = std::move(*s);

@@ -44,6 +44,7 @@ inline constexpr std::size_t max_packet_size = 4 * 1024 * 1024;  // GossipPacket
 inline constexpr std::chrono::minutes packet_max_idle{2};        // GossipPacketMaxIdleTime
 inline constexpr std::size_t max_queued_packets = 256;           // per member, then dropped
 inline constexpr std::chrono::seconds dial_timeout{10};
+inline constexpr std::chrono::seconds dial_backoff{1};
 
 // "<node>.<dc>" -> {node, dc}; nullopt unless exactly two non-empty parts (Consul's rule: names
 // or datacenters with dots cannot be federated this way).
@@ -74,6 +75,7 @@ struct tunnel_stats {
     std::uint64_t packets_out = 0, packets_in = 0;
     std::uint64_t packet_dials = 0, packet_dial_failures = 0, packet_write_failures = 0;
     std::uint64_t packets_dropped_queue_full = 0, packets_dropped_no_route = 0;
+    std::uint64_t packets_dropped_backoff = 0;
     std::uint64_t packet_conns_reaped = 0;
     std::uint64_t streams_out = 0, stream_dial_failures = 0, streams_in = 0;
     std::uint64_t frames_oversized = 0, bad_names = 0;
@@ -116,6 +118,9 @@ class tunnel : public std::enable_shared_from_this<tunnel> {
         std::unique_ptr<byte_stream> stream;
         bool writing = false;
         std::chrono::steady_clock::time_point last_used;
+        // After a failed dial, packets are dropped (and counted) until then, so an unreachable
+        // datacenter does not cost a TCP + TLS attempt per gossip packet.
+        std::chrono::steady_clock::time_point retry_after;
     };
     static asio::awaitable<void> writer(std::shared_ptr<tunnel> self, std::string to_node);
     static asio::awaitable<void> reaper(std::shared_ptr<tunnel> self);

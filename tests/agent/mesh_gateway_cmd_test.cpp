@@ -83,13 +83,20 @@ TEST(MeshGatewayCmd, WithoutExposeServersNoFederationMetaAndDefaultPort) {
     EXPECT_EQ(j["Check"]["TCP"], "127.0.0.1:8443");  // no LAN address: the agent's loopback
 }
 
-TEST(MeshGatewayCmd, ListensOnBindAddressesElseLanAndWan) {
+TEST(MeshGatewayCmd, ListensOnBindAddressesElseLanAndALocalWan) {
     auto o = gw();
     ASSERT_EQ(check_mesh_gateway_flags(o), std::nullopt);
-    EXPECT_EQ(mesh_gateway_listen_addresses(o),
-              (std::vector<std::string>{"10.0.0.5:8443", "198.18.0.5:9443"}));
-    o.wan_address = o.address;
+    // 198.18.0.5 is not an address of this host (a NAT or load balancer): not bound.
     EXPECT_EQ(mesh_gateway_listen_addresses(o), (std::vector<std::string>{"10.0.0.5:8443"}));
+    o.address = "127.0.0.1:8443";
+    o.wan_address = "127.0.0.2:9443";
+    EXPECT_EQ(mesh_gateway_listen_addresses(o),
+              (std::vector<std::string>{"127.0.0.1:8443", "127.0.0.2:9443"}));
+    o.wan_address = o.address;
+    EXPECT_EQ(mesh_gateway_listen_addresses(o), (std::vector<std::string>{"127.0.0.1:8443"}));
+    o.address = ":8443";  // wildcard LAN listener: it covers the WAN side already
+    o.wan_address = "127.0.0.2:8443";
+    EXPECT_EQ(mesh_gateway_listen_addresses(o), (std::vector<std::string>{"0.0.0.0:8443"}));
     o.bind_addresses = {"lan=127.0.1.1:8443", "wan=127.0.1.2:8443"};
     ASSERT_EQ(check_mesh_gateway_flags(o), std::nullopt);
     EXPECT_EQ(mesh_gateway_listen_addresses(o),

@@ -47,15 +47,19 @@ TEST(GatewayRoutes, FederationGatewaysUseWanTaggedAddressAndSkipLocalAndCritical
     json gw_critical = csn("g2c", "10.2.0.3",
                            {{"Service", "mesh-gateway"}, {"Address", "10.2.0.3"}, {"Port", 8443}},
                            json::array({{{"CheckID", "c"}, {"Status", "critical"}}}));
+    // No service address: the node's tagged wan address comes before its LAN address.
+    json gw_node_wan = csn("g2d", "10.2.0.4", {{"Service", "mesh-gateway"}, {"Port", 8443}});
+    gw_node_wan["Node"]["TaggedAddresses"] = {{"lan", "10.2.0.4"}, {"wan", "198.18.2.4"}};
     json by_dc = {
         {"dc1",
          json::array({csn("g1", "10.1.0.1", {{"Service", "mesh-gateway"}, {"Port", 8443}})})},
-        {"dc2", json::array({gw_ok, gw_no_wan, gw_critical})}};
+        {"dc2", json::array({gw_ok, gw_no_wan, gw_critical, gw_node_wan})}};
     auto m = dc_gateways_from_federation(by_dc, "dc1");
     ASSERT_EQ(m.size(), 1u);  // dc1 is ours
-    ASSERT_EQ(m["dc2"].size(), 2u);
+    ASSERT_EQ(m["dc2"].size(), 3u);
     EXPECT_EQ(m["dc2"][0], (endpoint{"198.18.2.1", 9443}));
     EXPECT_EQ(m["dc2"][1], (endpoint{"10.2.0.2", 8443}));
+    EXPECT_EQ(m["dc2"][2], (endpoint{"198.18.2.4", 8443}));
 }
 
 TEST(GatewayRoutes, WrongShapesGiveEmptyTablesNotCrashes) {
