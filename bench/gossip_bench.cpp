@@ -51,6 +51,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_support.hpp"
 #include "tests/support/process.hpp"
 
 namespace fs = std::filesystem;
@@ -58,6 +59,7 @@ using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 using json = nlohmann::json;
+using meshfed::bench::cpu_model;
 
 namespace {
 
@@ -233,14 +235,6 @@ std::string read_first_line(const fs::path& p) {
     std::string line;
     std::getline(in, line);
     return line;
-}
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown";
 }
 
 // A "Key:   123 kB" field of /proc/PID/status (VmRSS; RssAnon = private memory, the rest of

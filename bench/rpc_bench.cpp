@@ -23,11 +23,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_support.hpp"
 #include "integration/support.hpp"
 #include "tests/support/process.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using meshfed::bench::cpu_model;
+using meshfed::bench::median;
 using meshfed::test::child_process;
 using meshfed::test::run_command;
 
@@ -49,20 +52,6 @@ figures parse_bench(const std::string& out) {
     f.p99_us = j.value("p99_us", 0.0);
     f.errors = j.value("errors", 0);
     return f;
-}
-
-double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown";
 }
 
 }  // namespace
