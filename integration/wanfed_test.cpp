@@ -44,8 +44,7 @@ class Wanfed : public ::testing::Test {
                                           " " + args)
             .status;
     }
-    std::string server_hcl(const std::string& dc, const std::string& node, int index,
-                           const std::string& extra) {
+    std::string server_hcl(const std::string& dc, int index, const std::string& extra) {
         std::string cert = dc + "-server-consul-" + std::to_string(index);
         return "advertise_addr_wan = \"192.0.2." + std::to_string(index + 1) +
                "\"\n"
@@ -95,16 +94,16 @@ TEST_F(Wanfed, ThreeDatacentersFederateOnlyThroughTheirMeshGateways) {
         std::string out;
         for (int i = 0; i < n_dcs; ++i) {
             out += "\n--- s" + std::to_string(i + 1) + ":\n" + dcs[i].server.log();
-            if (dcs[i].gateway) out += "\n--- gw" + std::to_string(i + 1) + ":\n" + dcs[i].gateway->output();
+            if (dcs[i].gateway)
+                out += "\n--- gw" + std::to_string(i + 1) + ":\n" + dcs[i].gateway->output();
         }
         return out;
     };
     for (int i = 0; i < n_dcs; ++i) {
         std::string dc = "dc" + std::to_string(i + 1), node = "s" + std::to_string(i + 1);
         ASSERT_EQ(run("tls cert create -server -dc " + dc + " -node " + node), 0);
-        std::string extra =
-            i == 0 ? "" : "primary_gateways = [\"" + dcs[0].gw_addr() + "\"]\n";
-        dcs[i].server = start_meshfed(root, node, dc, server_hcl(dc, node, 0, extra));
+        std::string extra = i == 0 ? "" : "primary_gateways = [\"" + dcs[0].gw_addr() + "\"]\n";
+        dcs[i].server = start_meshfed(root, node, dc, server_hcl(dc, 0, extra));
         ASSERT_TRUE(dcs[i].server.proc->wait_for_output("meshfed agent running", 10s)) << diag();
         start_gateway(dcs[i], "gw" + std::to_string(i + 1));
         ASSERT_TRUE(dcs[i].gateway->wait_for_output("Registered service: mesh-gateway", 10s))
@@ -173,8 +172,8 @@ TEST_F(Wanfed, ThreeDatacentersFederateOnlyThroughTheirMeshGateways) {
                 for (std::string line; std::getline(lines, line);)
                     if (line.find(pid) != std::string::npos &&
                         line.find(" 127.0.0.1:" + std::to_string(port) + " ") != std::string::npos)
-                        ADD_FAILURE() << "s" << i + 1 << " talks to s" << j + 1
-                                      << " directly: " << line;
+                        ADD_FAILURE()
+                            << "s" << i + 1 << " talks to s" << j + 1 << " directly: " << line;
             }
         }
     }
