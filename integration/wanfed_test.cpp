@@ -58,7 +58,7 @@ class Wanfed : public ::testing::Test {
                extra;
     }
     void start_gateway(dc_setup& d, const std::string& name) {
-        d.gw_port = meshfed::test::free_tcp_port();
+        if (d.gw_port == 0) d.gw_port = meshfed::test::free_tcp_port();  // restarts keep it
         d.gateway = std::make_unique<child_process>(
             MESHFED_BINARY,
             std::vector<std::string>{"mesh-gateway", "-gateway=mesh", "-register",
@@ -177,4 +177,75 @@ TEST_F(Wanfed, ThreeDatacentersFederateOnlyThroughTheirMeshGateways) {
             }
         }
     }
+}
+
+// Issue 7's fail-over: with dc2's gateway killed, dc2's server falls back to dialing the
+// primary's gateways directly (after the replication failures / the gateway's check going
+// critical) and still reaches dc1; with the gateway back it returns to its local gateway.
+TEST_F(Wanfed, SecondaryFallsBackToThePrimarysGatewaysAndReturns) {
+    ASSERT_EQ(run("tls ca create"), 0);
+    std::vector<dc_setup> dcs(2);
+    auto diag = [&] {
+        std::string out;
+        for (int i = 0; i < 2; ++i) {
+            out += "\n--- s" + std::to_string(i + 1) + ":\n" + dcs[i].server.log();
+            if (dcs[i].gateway)
+                out += "\n--- gw" + std::to_string(i + 1) + ":\n" + dcs[i].gateway->output();
+        }
+        return out;
+    };
+    for (int i = 0; i < 2; ++i) {
+        std::string dc = "dc" + std::to_string(i + 1), node = "s" + std::to_string(i + 1);
+        ASSERT_EQ(run("tls cert create -server -dc " + dc + " -node " + node), 0);
+        std::string extra = i == 0 ? "" : "primary_gateways = [\"" + dcs[0].gw_addr() + "\"]\n";
+        dcs[i].server = start_meshfed(root, node, dc, server_hcl(dc, 0, extra));
+        ASSERT_TRUE(dcs[i].server.proc->wait_for_output("meshfed agent running", 10s)) << diag();
+        start_gateway(dcs[i], "gw" + std::to_string(i + 1));
+        ASSERT_TRUE(dcs[i].gateway->wait_for_output("Registered service: mesh-gateway", 10s))
+            << diag();
+    }
+    auto dc1_reachable_from_dc2 = [&] {
+        auto c = http_get(dcs[1].server.http_port, "/v1/catalog/services?dc=dc1");
+        return c.is_object() && c.contains("consul");
+    };
+    // Settled: dc2 dials dc1 through its own gateway.
+    ASSERT_TRUE(eventually(
+        [&] {
+            return dc1_reachable_from_dc2() &&
+                   dcs[1].server.log().find(
+                       "will dial the primary datacenter using our local "
+                       "mesh gateways") != std::string::npos;
+        },
+        120s))
+        << diag();
+    const auto before = dcs[1].server.log().size();
+
+    dcs[1].gateway->signal(SIGKILL);  // no deregistration: its check has to notice
+    // Replication through the dead gateway fails; after 3 failures the locator dials the
+    // primary's gateways directly, and once the gateway's check is critical it leaves the list.
+    EXPECT_TRUE(eventually(
+        [&] {
+            return dcs[1].server.log().find(
+                       "will dial the primary datacenter through its mesh "
+                       "gateways",
+                       before) != std::string::npos;
+        },
+        120s))
+        << diag();
+    EXPECT_TRUE(eventually(
+        [&] { return dcs[1].server.log().find("local=[]", before) != std::string::npos; }, 120s))
+        << diag();
+    EXPECT_TRUE(eventually(dc1_reachable_from_dc2, 60s)) << diag();
+
+    const auto before_back = dcs[1].server.log().size();
+    dcs[1].gateway.reset();
+    start_gateway(dcs[1], "gw2-restarted");
+    ASSERT_TRUE(dcs[1].gateway->wait_for_output("Registered service: mesh-gateway", 10s)) << diag();
+    // Healthy again (its check passes), replicated back: the locator lists it as local again.
+    const std::string local_again = "local=[" + dcs[1].gw_addr() + "]";
+    EXPECT_TRUE(eventually(
+        [&] { return dcs[1].server.log().find(local_again, before_back) != std::string::npos; },
+        120s))
+        << diag();
+    EXPECT_TRUE(eventually(dc1_reachable_from_dc2, 60s)) << diag();
 }
