@@ -757,11 +757,17 @@ struct agent::impl {
 
     void start_http() {
         const auto& c = cfg;
-        if (c.ports.http < 0) return;
+        if (c.ports.http < 0 && c.ports.https <= 0) return;
         http::http_config hc;
         hc.bind_addr = c.client_addr;
         hc.port = c.ports.http;
         hc.datacenter = c.datacenter;
+        if (c.ports.https > 0) {
+            // Consul's IncomingHTTPSConfig has the RPC port's client-certificate policy
+            // (required with verify_incoming, verified when presented otherwise): share it.
+            hc.https_port = c.ports.https;
+            hc.https_context = [t = tls] { return t ? t->incoming_rpc() : nullptr; };
+        }
         http_api = std::make_unique<http::http_api>(
             io, hc,
             [this](std::string dc, std::string method, std::vector<std::uint8_t> body,
@@ -774,8 +780,6 @@ struct agent::impl {
         http::register_agent_service_endpoints(*http_api, local);
         http::register_metrics_endpoint(*http_api, stats_sources());
         if (auto r = http_api->start(); !r) throw agent_error(r.error());
-        if (c.ports.https > 0)
-            log->warn("ports.https = {} is configured but HTTPS is not served yet", c.ports.https);
     }
 
     // Consul's retry_join_wan: keep trying every retry_interval_wan until one join works.

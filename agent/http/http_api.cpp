@@ -6,7 +6,10 @@
 #include <cctype>
 #include <map>
 
+#include <openssl/ssl.h>
+
 #include <restinio/all.hpp>
+#include <restinio/tls.hpp>
 
 #include "common/log.hpp"
 
@@ -21,6 +24,19 @@ struct server_traits
     static constexpr bool use_connection_count_limiter = true;
 };
 using server_t = restinio::http_server_t<server_traits>;
+// The same for HTTPS: RESTinio's asio::ssl socket, handshake before the first read.
+struct tls_server_traits : restinio::single_thread_tls_traits_t<restinio::asio_timer_manager_t,
+                                                                restinio::null_logger_t> {
+    static constexpr bool use_connection_count_limiter = true;
+};
+using tls_server_t = restinio::http_server_t<tls_server_traits>;
+
+// asio::ssl::context takes ownership of a native handle and frees it on destruction: give it
+// its own reference so the configurator's shared SSL_CTX stays alive and untouched.
+asio::ssl::context adopt_context(const std::shared_ptr<SSL_CTX>& ctx) {
+    SSL_CTX_up_ref(ctx.get());
+    return asio::ssl::context(ctx.get());
+}
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -170,7 +186,9 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
     http_stats stats;
     std::map<std::string, route, std::less<>> routes;  // pattern -> route
     std::unique_ptr<server_t> server;
+    std::unique_ptr<tls_server_t> tls_server;
     std::uint16_t bound_port = 0;
+    std::uint16_t bound_tls_port = 0;
     std::shared_ptr<spdlog::logger> log = get_logger("agent.http");
 
     impl(asio::io_context& i, http_config c, rpc_call_fn r)
@@ -283,6 +301,35 @@ struct http_api::impl : std::enable_shared_from_this<http_api::impl> {
         dispatch(std::move(req), std::move(respond));
         return restinio::request_accepted();
     }
+    // The settings both listeners share: limits, timeouts, the bound-port report and the
+    // handler that feeds the one route table.
+    template <typename Traits>
+    restinio::server_settings_t<Traits> settings_for(int port, std::uint16_t impl::*bound) {
+        auto limits = restinio::incoming_http_msg_limits_t{}
+                          .max_url_size(cfg.max_url)
+                          .max_field_name_size(cfg.max_header_name)
+                          .max_field_value_size(cfg.max_header_value)
+                          .max_field_count(cfg.max_header_count)
+                          .max_body_size(cfg.hard_max_body);
+        std::weak_ptr<impl> weak = weak_from_this();
+        restinio::server_settings_t<Traits> settings;
+        settings.address(asio::ip::make_address(cfg.bind_addr))
+            .port(static_cast<std::uint16_t>(port))
+            .incoming_http_msg_limits(limits)
+            .max_parallel_connections(cfg.max_connections)
+            .handle_request_timeout(cfg.request_timeout)
+            .read_next_http_message_timelimit(cfg.idle_timeout)
+            .write_http_response_timelimit(std::chrono::seconds(30))
+            .acceptor_post_bind_hook([weak, bound](asio::ip::tcp::acceptor& a) {
+                if (auto self = weak.lock()) (*self).*bound = a.local_endpoint().port();
+            })
+            .request_handler([weak](restinio::request_handle_t rh) {
+                auto self = weak.lock();
+                if (!self) return restinio::request_rejected();
+                return self->on_request(std::move(rh));
+            });
+        return settings;
+    }
 };
 
 http_api::http_api(asio::io_context& io, http_config cfg, rpc_call_fn rpc)
@@ -298,57 +345,74 @@ void http_api::add_route(std::string pattern, std::vector<verb> methods, handler
 
 std::expected<void, std::string> http_api::start() {
     auto& s = *impl_;
-    if (s.cfg.port < 0) return {};
-    std::weak_ptr<impl> weak = impl_;
-    try {
-        auto limits = restinio::incoming_http_msg_limits_t{}
-                          .max_url_size(s.cfg.max_url)
-                          .max_field_name_size(s.cfg.max_header_name)
-                          .max_field_value_size(s.cfg.max_header_value)
-                          .max_field_count(s.cfg.max_header_count)
-                          .max_body_size(s.cfg.hard_max_body);
-        auto settings = restinio::server_settings_t<server_traits>{}
-                            .address(asio::ip::make_address(s.cfg.bind_addr))
-                            .port(static_cast<std::uint16_t>(s.cfg.port))
-                            .incoming_http_msg_limits(limits)
-                            .max_parallel_connections(s.cfg.max_connections)
-                            .handle_request_timeout(s.cfg.request_timeout)
-                            .read_next_http_message_timelimit(s.cfg.idle_timeout)
-                            .write_http_response_timelimit(std::chrono::seconds(30))
-                            .acceptor_post_bind_hook([weak](asio::ip::tcp::acceptor& a) {
-                                if (auto self = weak.lock())
-                                    self->bound_port = a.local_endpoint().port();
-                            })
-                            .request_handler([weak](restinio::request_handle_t rh) {
-                                auto self = weak.lock();
-                                if (!self) return restinio::request_rejected();
-                                return self->on_request(std::move(rh));
-                            });
-        s.server =
-            std::make_unique<server_t>(restinio::external_io_context(s.io), std::move(settings));
-        s.server->open_sync();
-    } catch (const std::exception& e) {
-        s.server.reset();
-        return std::unexpected(fmt::format("cannot bind the HTTP port {}:{}: {}", s.cfg.bind_addr,
-                                           s.cfg.port, e.what()));
+    if (s.cfg.port >= 0) {
+        try {
+            s.server = std::make_unique<server_t>(
+                restinio::external_io_context(s.io),
+                s.settings_for<server_traits>(s.cfg.port, &impl::bound_port));
+            s.server->open_sync();
+        } catch (const std::exception& e) {
+            s.server.reset();
+            return std::unexpected(fmt::format("cannot bind the HTTP port {}:{}: {}",
+                                               s.cfg.bind_addr, s.cfg.port, e.what()));
+        }
+        s.log->info("serving HTTP on {}:{}", s.cfg.bind_addr, s.bound_port);
     }
-    s.log->info("serving HTTP on {}:{}", s.cfg.bind_addr, s.bound_port);
+    if (s.cfg.https_port >= 0) {
+        auto ctx = s.cfg.https_context ? s.cfg.https_context() : nullptr;
+        if (!ctx) {
+            stop();
+            return std::unexpected(fmt::format(
+                "HTTPS needs a TLS certificate: ports.https = {} is set but the agent has no "
+                "certificate; set tls.defaults.ca_file, cert_file and key_file",
+                s.cfg.https_port));
+        }
+        try {
+            auto settings =
+                s.settings_for<tls_server_traits>(s.cfg.https_port, &impl::bound_tls_port);
+            settings.tls_context(adopt_context(ctx));
+            s.tls_server = std::make_unique<tls_server_t>(restinio::external_io_context(s.io),
+                                                          std::move(settings));
+            s.tls_server->open_sync();
+        } catch (const std::exception& e) {
+            s.tls_server.reset();
+            stop();
+            return std::unexpected(fmt::format("cannot bind the HTTPS port {}:{}: {}",
+                                               s.cfg.bind_addr, s.cfg.https_port, e.what()));
+        }
+        s.log->info("serving HTTPS on {}:{} (client certificates {})", s.cfg.bind_addr,
+                    s.bound_tls_port,
+                    SSL_CTX_get_verify_mode(ctx.get()) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                        ? "required"
+                        : "verified when presented");
+    }
     return {};
 }
 
+namespace {
+template <typename Server>
+void close_server(std::unique_ptr<Server>& server, spdlog::logger& log, const char* what) {
+    if (!server) return;
+    try {
+        server->close_sync();
+    } catch (const std::exception& e) {
+        log.warn("closing the {} server: {}", what, e.what());
+    }
+    server.reset();
+}
+}  // namespace
+
 void http_api::stop() {
     auto& s = *impl_;
-    if (!s.server) return;
-    try {
-        s.server->close_sync();
-    } catch (const std::exception& e) {
-        s.log->warn("closing the HTTP server: {}", e.what());
-    }
-    s.server.reset();
+    close_server(s.server, *s.log, "HTTP");
+    close_server(s.tls_server, *s.log, "HTTPS");
 }
 
 std::uint16_t http_api::port() const {
     return impl_->bound_port;
+}
+std::uint16_t http_api::https_port() const {
+    return impl_->bound_tls_port;
 }
 const http_config& http_api::config() const {
     return impl_->cfg;

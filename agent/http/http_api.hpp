@@ -1,6 +1,8 @@
 #pragma once
-// The agent's HTTP API (Consul's port 8500), owned by agent/http/. One RESTinio server bound to
-// client_addr:ports.http on the agent's io_context; RESTinio stays inside http_api.cpp.
+// The agent's HTTP API (Consul's port 8500), owned by agent/http/. A RESTinio server bound to
+// client_addr:ports.http on the agent's io_context, and when https_port is set a second one
+// speaking TLS on client_addr:ports.https (Consul's 8501) with the agent's certificate; both
+// serve the same route table. RESTinio stays inside http_api.cpp.
 //
 // Routing: a table of (pattern, allowed methods, handler). A pattern ending in '/' matches
 //   every path under it (the remainder is request::suffix, URL-decoded), any other pattern
@@ -18,6 +20,10 @@
 // Threading: construct, call and destroy on the io_context's thread; the io_context must be
 //   run by exactly one thread. Errors: start() returns what prevented serving (bind errors);
 //   request problems are answered with Consul's status codes and counted in http_stats.
+//   A TLS handshake that fails (no client certificate with verify_incoming, plain HTTP sent to
+//   the HTTPS port) closes that connection before any request is read.
+#include <openssl/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <expected>
@@ -72,8 +78,13 @@ using rpc_call_fn = std::function<void(std::string dc, std::string method,
 struct http_config {
     std::string bind_addr = "127.0.0.1";  // client_addr
     int port = 8500;                      // 0 = any free port; < 0 = HTTP disabled
-    std::string datacenter = "dc1";       // the default for ?dc=
-    std::size_t max_body = 1024 * 1024;   // larger bodies: 413
+    int https_port = -1;                  // 0 = any free port; < 0 = HTTPS disabled
+    // The server-side TLS context for HTTPS (the agent's certificate, CA and client-certificate
+    // policy, e.g. tls::configurator::incoming_rpc()). Asked once per start(); required when
+    // https_port >= 0.
+    std::function<std::shared_ptr<SSL_CTX>()> https_context;
+    std::string datacenter = "dc1";      // the default for ?dc=
+    std::size_t max_body = 1024 * 1024;  // larger bodies: 413
     std::size_t hard_max_body = 8 * 1024 * 1024;
     std::size_t max_url = 16 * 1024;
     std::size_t max_header_value = 64 * 1024;
@@ -102,10 +113,13 @@ class http_api {
 
     void add_route(std::string pattern, std::vector<verb> methods, handler_fn handler);
 
-    // Binds and starts accepting. Error: "cannot bind the HTTP port ip:port: reason".
+    // Binds and starts accepting (HTTP, then HTTPS). Errors: "cannot bind the HTTP port
+    // ip:port: reason" (HTTPS likewise), "HTTPS needs a TLS certificate ..." when https_port is
+    // set without a context.
     std::expected<void, std::string> start();
-    void stop();                 // closes the listener and open connections
-    std::uint16_t port() const;  // the bound port (after start)
+    void stop();                       // closes the listeners and open connections
+    std::uint16_t port() const;        // the bound HTTP port (after start)
+    std::uint16_t https_port() const;  // the bound HTTPS port (after start), 0 if none
 
     const http_config& config() const;
     const rpc_call_fn& rpc() const;
