@@ -31,11 +31,45 @@ struct tls_server_traits : restinio::single_thread_tls_traits_t<restinio::asio_t
 };
 using tls_server_t = restinio::http_server_t<tls_server_traits>;
 
-// asio::ssl::context takes ownership of a native handle and frees it on destruction: give it
-// its own reference so the configurator's shared SSL_CTX stays alive and untouched.
-asio::ssl::context adopt_context(const std::shared_ptr<SSL_CTX>& ctx) {
-    SSL_CTX_up_ref(ctx.get());
-    return asio::ssl::context(ctx.get());
+// HTTPS follows certificate reloads (SIGHUP): RESTinio keeps one asio::ssl::context for the
+// server's life, so that context only dispatches. Its ClientHello callback moves each new
+// connection to the provider's current SSL_CTX (certificate, key, CA store, client CA list);
+// the policy that stays with the dispatcher (client-certificate mode, minimum version,
+// options, no session cache) is copied from the provider's first context.
+using context_provider = std::function<std::shared_ptr<SSL_CTX>()>;
+
+int provider_index() {
+    static const int idx = SSL_CTX_get_ex_new_index(
+        0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+            delete static_cast<context_provider*>(ptr);
+        });
+    return idx;
+}
+
+int switch_to_current(SSL* ssl, int* alert, void*) {
+    const auto* provider = static_cast<const context_provider*>(
+        SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), provider_index()));
+    auto current = provider ? (*provider)() : nullptr;
+    if (!current || SSL_set_SSL_CTX(ssl, current.get()) == nullptr) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+asio::ssl::context dispatching_context(const std::shared_ptr<SSL_CTX>& first,
+                                       context_provider provider) {
+    SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
+    if (!raw) throw std::runtime_error("cannot create the HTTPS TLS context");
+    asio::ssl::context ctx(raw);  // owns raw from here on
+    SSL_CTX_set_min_proto_version(raw, SSL_CTX_get_min_proto_version(first.get()));
+    SSL_CTX_set_options(raw, SSL_CTX_get_options(first.get()));
+    SSL_CTX_set_mode(raw, SSL_CTX_get_mode(first.get()));
+    SSL_CTX_set_verify(raw, SSL_CTX_get_verify_mode(first.get()), nullptr);
+    SSL_CTX_set_session_cache_mode(raw, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_ex_data(raw, provider_index(), new context_provider(std::move(provider)));
+    SSL_CTX_set_client_hello_cb(raw, switch_to_current, nullptr);
+    return ctx;
 }
 
 int hex_value(char c) {
@@ -370,7 +404,7 @@ std::expected<void, std::string> http_api::start() {
         try {
             auto settings =
                 s.settings_for<tls_server_traits>(s.cfg.https_port, &impl::bound_tls_port);
-            settings.tls_context(adopt_context(ctx));
+            settings.tls_context(dispatching_context(ctx, s.cfg.https_context));
             s.tls_server = std::make_unique<tls_server_t>(restinio::external_io_context(s.io),
                                                           std::move(settings));
             s.tls_server->open_sync();

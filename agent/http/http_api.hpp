@@ -80,8 +80,10 @@ struct http_config {
     int port = 8500;                      // 0 = any free port; < 0 = HTTP disabled
     int https_port = -1;                  // 0 = any free port; < 0 = HTTPS disabled
     // The server-side TLS context for HTTPS (the agent's certificate, CA and client-certificate
-    // policy, e.g. tls::configurator::incoming_rpc()). Asked once per start(); required when
-    // https_port >= 0.
+    // policy, e.g. tls::configurator::incoming_rpc()). Asked at start() (required when
+    // https_port >= 0; its client-certificate mode, minimum version and options hold for the
+    // server's life) and again at each handshake, so reloaded certificates reach new
+    // connections. Called on the io thread.
     std::function<std::shared_ptr<SSL_CTX>()> https_context;
     std::string datacenter = "dc1";      // the default for ?dc=
     std::size_t max_body = 1024 * 1024;  // larger bodies: 413

@@ -181,6 +181,42 @@ TEST(HttpsApi, VerifyIncomingRequiresAClientCertificate) {
     EXPECT_THAT(cli.output, HasSubstr("n1"));
 }
 
+TEST(HttpsApi, SighupReloadReachesNewHttpsConnections) {
+    temp_dir dir;
+    test_pki first(dir / "first"), second(dir / "second");
+    ASSERT_TRUE(first.ok() && second.ok());
+    // The config names fixed paths; a reload is a copy of the second PKI over them.
+    auto install = [&](const test_pki& pki) {
+        auto server = pki.server("dc1");
+        namespace fs = std::filesystem;
+        auto opt = fs::copy_options::overwrite_existing;
+        fs::copy_file(pki.ca(), dir / "ca.pem", opt);
+        fs::copy_file(server.cert, dir / "server.pem", opt);
+        fs::copy_file(server.key, dir / "server-key.pem", opt);
+    };
+    install(first);
+    https_agent a;
+    cert_pair fixed{(dir / "server.pem").string(), (dir / "server-key.pem").string()};
+    std::string block = fmt::format(
+        "tls {{ defaults {{ ca_file = \"{}\"\n cert_file = \"{}\"\n key_file = \"{}\" }} }}\n",
+        (dir / "ca.pem").string(), fixed.cert, fixed.key);
+    ASSERT_TRUE(a.start(dir, block)) << a.proc->output();
+    auto trusts_first = https_client(a.https_port, first);
+    auto trusts_second = https_client(a.https_port, second);
+    auto before = wait_leader(*trusts_first);
+    ASSERT_TRUE(before) << httplib::to_string(before.error()) << "\n" << a.proc->output();
+    EXPECT_FALSE(trusts_second->Get("/v1/status/leader"));
+
+    install(second);
+    a.proc->signal(SIGHUP);
+    ASSERT_TRUE(a.proc->wait_for_output("TLS certificates reloaded", 10s)) << a.proc->output();
+    auto after = trusts_second->Get("/v1/status/leader");
+    ASSERT_TRUE(after) << httplib::to_string(after.error()) << "\n" << a.proc->output();
+    EXPECT_EQ(after->status, 200);
+    auto fresh_first = https_client(a.https_port, first);
+    EXPECT_FALSE(fresh_first->Get("/v1/status/leader"));
+}
+
 TEST(HttpsApi, HttpsPortWithoutCertificateIsAStartupError) {
     temp_dir dir;
     https_agent a;
