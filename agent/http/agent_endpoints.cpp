@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/http/filter.hpp"
 #include "agent/http/json_codec.hpp"
 #include "agent/http/query.hpp"
 
@@ -40,6 +41,8 @@ void members(const agent_control& ctl, const request& req, respond_fn respond) {
     } else if (ctl.lan_member) {
         out.push_back(member_json(ctl.lan_member()));
     }
+    auto f = apply_filter(req.query_value("filter").value_or(""), member_filter_schema(), out);
+    if (!f) return respond(text_response(400, f.error()));
     respond(json_response(out));
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/http/filter.hpp"
 #include "agent/http/json_codec.hpp"
 #include "agent/http/query.hpp"
 
@@ -152,9 +153,12 @@ void register_agent_service_endpoints(http_api& api, std::shared_ptr<local_state
                       }
                       respond(empty_ok());
                   });
-    api.add_route("/v1/agent/services", get, [state, dc](const request&, respond_fn respond) {
+    api.add_route("/v1/agent/services", get, [state, dc](const request& req, respond_fn respond) {
         json out = json::object();
         for (const auto& [id, s] : state->services()) out[id] = agent_service_json(s, dc);
+        auto f = apply_filter(req.query_value("filter").value_or(""), agent_service_filter_schema(),
+                              out);
+        if (!f) return respond(text_response(400, f.error()));
         respond(json_response(out));
     });
     api.add_route("/v1/agent/service/", get, [state, dc](const request& req, respond_fn respond) {
@@ -168,9 +172,12 @@ void register_agent_service_endpoints(http_api& api, std::shared_ptr<local_state
         r.headers.emplace_back("X-Consul-ContentHash", hash);
         respond(std::move(r));
     });
-    api.add_route("/v1/agent/checks", get, [state](const request&, respond_fn respond) {
+    api.add_route("/v1/agent/checks", get, [state](const request& req, respond_fn respond) {
         json out = json::object();
         for (const auto& [id, c] : state->checks()) out[id] = check_json(c);
+        auto f =
+            apply_filter(req.query_value("filter").value_or(""), health_check_filter_schema(), out);
+        if (!f) return respond(text_response(400, f.error()));
         respond(json_response(out));
     });
     struct ttl_route {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/http/filter.hpp"
 #include "agent/http/json_codec.hpp"
 #include "agent/http/query.hpp"
 #include "common/msgpack.hpp"
@@ -48,6 +49,22 @@ response with_meta(const json& body, const rpc::query_meta& meta) {
     auto r = json_response(body);
     set_meta(r, meta);
     return r;
+}
+
+// `body` filtered by ?filter= (Consul evaluates it on each result element); a bad expression
+// is a 400 with bexpr's text.
+response filtered_with_meta(json body, const std::string& filter, const json& schema,
+                            const rpc::query_meta& meta) {
+    if (auto f = apply_filter(filter, schema, body); !f) return text_response(400, f.error());
+    return with_meta(body, meta);
+}
+
+// A bad ?filter= answered before the RPC, so a blocking query with one does not wait first.
+std::optional<response> bad_filter(const std::string& filter, const json& schema) {
+    if (filter.empty()) return std::nullopt;
+    auto f = filter_expression::parse(filter, &schema);
+    if (!f) return text_response(400, f.error());
+    return std::nullopt;
 }
 
 // Runs `fn(params)` for a parsed read request, or answers the parse error.
@@ -129,27 +146,33 @@ void catalog_service_nodes(http_api& api, const request& req, read_params p, res
     args.service_tags = query_values(req, "tag");
     args.tag_filter = !args.service_tags.empty();
     args.node_meta_filters = parse_meta_filter(req);
+    if (auto bad = bad_filter(p.options.filter, service_node_filter_schema()))
+        return respond(std::move(*bad));
     args.options = p.options;
-    call_rpc<rpc::indexed_service_nodes>(api, args.datacenter, "Catalog.ServiceNodes", args,
-                                         std::move(respond), [](rpc::indexed_service_nodes& out) {
-                                             json body = json::array();
-                                             for (const auto& s : out.service_nodes)
-                                                 body.push_back(to_json(s));
-                                             return with_meta(body, out.meta);
-                                         });
+    call_rpc<rpc::indexed_service_nodes>(
+        api, args.datacenter, "Catalog.ServiceNodes", args, std::move(respond),
+        [filter = p.options.filter](rpc::indexed_service_nodes& out) {
+            json body = json::array();
+            for (const auto& s : out.service_nodes) body.push_back(to_json(s));
+            return filtered_with_meta(std::move(body), filter, service_node_filter_schema(),
+                                      out.meta);
+        });
 }
 
 void catalog_nodes(http_api& api, const request& req, read_params p, respond_fn respond) {
     rpc::dc_specific_request args;
     args.datacenter = request_dc(api, p);
     args.node_meta_filters = parse_meta_filter(req);
+    if (auto bad = bad_filter(p.options.filter, node_filter_schema()))
+        return respond(std::move(*bad));
     args.options = p.options;
-    call_rpc<rpc::indexed_nodes>(api, args.datacenter, "Catalog.ListNodes", args,
-                                 std::move(respond), [](rpc::indexed_nodes& out) {
-                                     json body = json::array();
-                                     for (const auto& n : out.nodes) body.push_back(to_json(n));
-                                     return with_meta(body, out.meta);
-                                 });
+    call_rpc<rpc::indexed_nodes>(
+        api, args.datacenter, "Catalog.ListNodes", args, std::move(respond),
+        [filter = p.options.filter](rpc::indexed_nodes& out) {
+            json body = json::array();
+            for (const auto& n : out.nodes) body.push_back(to_json(n));
+            return filtered_with_meta(std::move(body), filter, node_filter_schema(), out.meta);
+        });
 }
 
 void catalog_node_services(http_api& api, const request& req, read_params p, respond_fn respond) {
@@ -217,6 +240,8 @@ void health_service_nodes(http_api& api, const request& req, read_params p, resp
     args.service_tags = query_values(req, "tag");
     args.tag_filter = !args.service_tags.empty();
     args.node_meta_filters = parse_meta_filter(req);
+    if (auto bad = bad_filter(p.options.filter, check_service_node_filter_schema()))
+        return respond(std::move(*bad));
     args.options = p.options;
     bool passing = false;
     if (auto v = req.query_value("passing")) {
@@ -228,16 +253,17 @@ void health_service_nodes(http_api& api, const request& req, read_params p, resp
             return respond(text_response(400, "Invalid value for ?passing"));
         }
     }
-    call_rpc<rpc::indexed_check_service_nodes>(api, args.datacenter, "Health.ServiceNodes", args,
-                                               std::move(respond),
-                                               [passing](rpc::indexed_check_service_nodes& out) {
-                                                   json body = json::array();
-                                                   for (const auto& csn : out.nodes) {
-                                                       if (passing && !all_passing(csn)) continue;
-                                                       body.push_back(to_json(csn));
-                                                   }
-                                                   return with_meta(body, out.meta);
-                                               });
+    call_rpc<rpc::indexed_check_service_nodes>(
+        api, args.datacenter, "Health.ServiceNodes", args, std::move(respond),
+        [passing, filter = p.options.filter](rpc::indexed_check_service_nodes& out) {
+            json body = json::array();
+            for (const auto& csn : out.nodes) {
+                if (passing && !all_passing(csn)) continue;
+                body.push_back(to_json(csn));
+            }
+            return filtered_with_meta(std::move(body), filter, check_service_node_filter_schema(),
+                                      out.meta);
+        });
 }
 
 // ---- /v1/internal/federation-state(s) ----
