@@ -24,8 +24,9 @@ while :; do
     [ "$n" -eq 8 ] || { ok=0; break; }
   done
   now=$(date +%s.%N)
-  if [ $ok -eq 1 ]; then echo "converged $(echo "$now - $start" | bc)"; break; fi
-  if (( $(echo "$now - $start > 45" | bc) )); then echo "NOT converged in 45s"; break; fi
+  elapsed=$(awk -v a="$start" -v b="$now" 'BEGIN { printf "%.3f", b - a }')
+  if [ $ok -eq 1 ]; then echo "converged $elapsed"; break; fi
+  if awk -v e="$elapsed" 'BEGIN { exit !(e > 45) }'; then echo "NOT converged in 45s"; break; fi
   sleep 0.1
 done
 kill ${pids[@]} 2>/dev/null; wait 2>/dev/null
