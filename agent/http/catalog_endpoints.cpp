@@ -1,5 +1,7 @@
 #include "agent/http/catalog_endpoints.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "agent/http/filter.hpp"
@@ -129,13 +131,47 @@ void catalog_services(http_api& api, const request& req, read_params p, respond_
     args.datacenter = request_dc(api, p);
     args.node_meta_filters = parse_meta_filter(req);
     args.options = p.options;
-    call_rpc<rpc::indexed_services>(api, args.datacenter, "Catalog.ListServices", args,
-                                    std::move(respond), [](rpc::indexed_services& out) {
-                                        json body = json::object();
-                                        for (const auto& [name, tags] : out.services)
-                                            body[name] = tags;
-                                        return with_meta(body, out.meta);
-                                    });
+    if (p.options.filter.empty()) {
+        call_rpc<rpc::indexed_services>(api, args.datacenter, "Catalog.ListServices", args,
+                                        std::move(respond), [](rpc::indexed_services& out) {
+                                            json body = json::object();
+                                            for (const auto& [name, tags] : out.services)
+                                                body[name] = tags;
+                                            return with_meta(body, out.meta);
+                                        });
+        return;
+    }
+    // Consul evaluates the filter on every ServiceNode and lists the names (and tags) of the
+    // instances that pass; the instances come from a service dump here.
+    if (auto bad = bad_filter(p.options.filter, service_node_filter_schema()))
+        return respond(std::move(*bad));
+    rpc::service_dump_request dump;
+    dump.datacenter = args.datacenter;
+    dump.options = p.options;
+    call_rpc<rpc::indexed_check_service_nodes>(
+        api, dump.datacenter, "Internal.ServiceDump", dump, std::move(respond),
+        [filter = p.options.filter,
+         meta = args.node_meta_filters](rpc::indexed_check_service_nodes& out) -> response {
+            auto expr = filter_expression::parse(filter, &service_node_filter_schema());
+            if (!expr) return text_response(400, expr.error());
+            json body = json::object();
+            for (const auto& csn : out.nodes) {
+                if (!csn.node_ || !csn.service) continue;
+                bool meta_ok = true;
+                for (const auto& [k, v] : meta) {
+                    auto it = csn.node_->meta.find(k);
+                    if (it == csn.node_->meta.end() || it->second != v) meta_ok = false;
+                }
+                if (!meta_ok) continue;
+                if (!expr->matches(to_json(rpc::to_service_node(*csn.node_, *csn.service))))
+                    continue;
+                auto& tags = body[csn.service->service];
+                if (!tags.is_array()) tags = json::array();
+                for (const auto& t : csn.service->tags)
+                    if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+            }
+            return with_meta(body, out.meta);
+        });
 }
 
 void catalog_service_nodes(http_api& api, const request& req, read_params p, respond_fn respond) {
@@ -180,12 +216,19 @@ void catalog_node_services(http_api& api, const request& req, read_params p, res
     args.datacenter = request_dc(api, p);
     args.node = req.suffix;
     if (args.node.empty()) return respond(text_response(400, "Missing node name"));
+    if (auto bad = bad_filter(p.options.filter, agent_service_filter_schema()))
+        return respond(std::move(*bad));
     args.options = p.options;
     call_rpc<rpc::indexed_node_services>(
         api, args.datacenter, "Catalog.NodeServices", args, std::move(respond),
-        [](rpc::indexed_node_services& out) {
+        [filter = p.options.filter](rpc::indexed_node_services& out) -> response {
             // An unknown node is `null` with 200, as Consul answers.
             json body = out.node_services_ ? to_json(*out.node_services_) : json(nullptr);
+            // Consul filters the node's services (NodeService fields, as the agent's).
+            if (!filter.empty() && body.is_object() && body.contains("Services")) {
+                auto f = apply_filter(filter, agent_service_filter_schema(), body["Services"]);
+                if (!f) return text_response(400, f.error());
+            }
             return with_meta(body, out.meta);
         });
 }

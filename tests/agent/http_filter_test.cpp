@@ -399,6 +399,48 @@ TEST_F(HttpFilterApi, CatalogAndHealthEndpointsFilter) {
     EXPECT_EQ(r->status, 400);
 }
 
+TEST_F(HttpFilterApi, CatalogServicesAndNodeServicesFilter) {
+    register_instance("a", "prod", "v1", "passing");
+    register_instance("c", "dev", "v2", "passing");
+    // A second service on node a.
+    auto body = json{{"Node", "a"},
+                     {"Address", "10.0.0.9"},
+                     {"NodeMeta", {{"env", "prod"}}},  // a registration replaces the node's meta
+                     {"Service", {{"Service", "db"}, {"Tags", {"primary"}}, {"Port", 5432}}}};
+    auto put = client().Put("/v1/catalog/register", body.dump(), "application/json");
+    ASSERT_TRUE(put);
+    ASSERT_EQ(put->status, 200) << put->body;
+
+    // /v1/catalog/services: evaluated per ServiceNode, then names and tags of what passed.
+    auto r = get_filtered("/v1/catalog/services", "NodeMeta.env == prod");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body), (json{{"db", {"primary"}}, {"web", {"v1"}}}));
+    EXPECT_FALSE(r->get_header_value("X-Consul-Index").empty());
+    r = get_filtered("/v1/catalog/services", "ServicePort == 80 and v2 in ServiceTags");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body), (json{{"web", {"v2"}}}));
+    r = get_filtered("/v1/catalog/services", "Bogus == 1");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    // Without a filter: every service (the consul service is not registered in this harness).
+    r = client().Get("/v1/catalog/services");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body), (json{{"db", {"primary"}}, {"web", {"v1", "v2"}}}));
+
+    // /v1/catalog/node/<node>: the node's services are filtered.
+    r = get_filtered("/v1/catalog/node/a", "Service == db");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = json::parse(r->body);
+    EXPECT_EQ(j["Node"]["Node"], "a");
+    ASSERT_EQ(j["Services"].size(), 1u) << j.dump();
+    EXPECT_EQ(j["Services"].begin().value()["Service"], "db");
+    r = get_filtered("/v1/catalog/node/a", "Port ==");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+}
+
 TEST_F(HttpFilterApi, BlockingQueryWithFilterWakesOnChange) {
     register_instance("a", "prod", "v1", "passing");
     auto first = get_filtered("/v1/health/service/web", "Node.Meta.env == dev");
