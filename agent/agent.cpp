@@ -13,10 +13,6 @@
 #include <random>
 #include <thread>
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-
 #include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -118,22 +114,14 @@ std::string load_or_create_node_id(const std::string& data_dir) {
 
 // The first private IPv4 address, as Consul picks one when bound to 0.0.0.0.
 std::string first_private_ipv4() {
-    ifaddrs* ifs = nullptr;
-    if (::getifaddrs(&ifs) != 0) return {};
-    std::string found;
-    for (ifaddrs* i = ifs; i && found.empty(); i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
-        auto* sin = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
-        std::uint32_t a = ntohl(sin->sin_addr.s_addr);
+    for (const auto& addr : net::interface_addresses()) {
+        if (!addr.is_v4()) continue;
+        std::uint32_t a = addr.to_v4().to_uint();
         bool priv = (a >> 24) == 10 || (a >> 20) == 0xAC1 || (a >> 16) == 0xC0A8 ||
                     (a >> 17) == (0xC612 >> 1);  // 198.18.0.0/15 (test networks)
-        if (!priv) continue;
-        char buf[INET_ADDRSTRLEN];
-        ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
-        found = buf;
+        if (priv) return addr.to_string();
     }
-    ::freeifaddrs(ifs);
-    return found;
+    return {};
 }
 
 // The serf tags a Consul server puts on its WAN member (consul-wanfed.md §9.2).

@@ -1,9 +1,5 @@
 #include "agent/mesh_gateway_cmd.hpp"
 
-#include <arpa/inet.h>
-#include <ifaddrs.h>
-#include <netinet/in.h>
-
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -60,26 +56,9 @@ bool is_local_ip(const std::string& host) {
     auto a = asio::ip::make_address(host, ec);
     if (ec) return false;
     if (a.is_loopback()) return true;
-    ifaddrs* list = nullptr;
-    if (::getifaddrs(&list) != 0) return false;
-    bool found = false;
-    for (auto* i = list; i && !found; i = i->ifa_next) {
-        if (!i->ifa_addr) continue;
-        char buf[INET6_ADDRSTRLEN] = {};
-        if (i->ifa_addr->sa_family == AF_INET)
-            ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf,
-                        sizeof buf);
-        else if (i->ifa_addr->sa_family == AF_INET6)
-            ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, buf,
-                        sizeof buf);
-        else
-            continue;
-        std::error_code ec2;
-        auto b = asio::ip::make_address(buf, ec2);
-        found = !ec2 && b == a;
-    }
-    ::freeifaddrs(list);
-    return found;
+    for (const auto& local : net::interface_addresses())
+        if (local == a) return true;
+    return false;
 }
 
 std::string join_host_port(const std::string& host, int port) {

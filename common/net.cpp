@@ -1,5 +1,11 @@
 #include "common/net.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
 namespace meshfed::net {
 
 std::error_code listen_tcp(asio::ip::tcp::acceptor& acceptor, const std::string& ip,
@@ -28,6 +34,26 @@ std::string remote_ip(const asio::ip::tcp::socket& s) {
     std::error_code ec;
     auto ep = s.remote_endpoint(ec);
     return ec ? "?" : ep.address().to_string();
+}
+
+std::vector<asio::ip::address> interface_addresses() {
+    std::vector<asio::ip::address> out;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return out;
+    for (auto* i = list; i; i = i->ifa_next) {
+        if (!i->ifa_addr) continue;
+        if (i->ifa_addr->sa_family == AF_INET) {
+            const auto* sin = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+            out.push_back(asio::ip::address_v4(ntohl(sin->sin_addr.s_addr)));
+        } else if (i->ifa_addr->sa_family == AF_INET6) {
+            const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+            asio::ip::address_v6::bytes_type b;
+            std::memcpy(b.data(), sin6->sin6_addr.s6_addr, b.size());
+            out.push_back(asio::ip::address_v6(b, sin6->sin6_scope_id));
+        }
+    }
+    ::freeifaddrs(list);
+    return out;
 }
 
 std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include <asio/ip/tcp.hpp>
 
@@ -57,6 +58,9 @@ class source_limiter : public std::enable_shared_from_this<source_limiter> {
 
 // The peer's IP as text ("?" when the socket has none).
 std::string remote_ip(const asio::ip::tcp::socket& s);
+
+// The IP addresses assigned to this host's interfaces (getifaddrs), in interface order.
+std::vector<asio::ip::address> interface_addresses();
 
 // "ip:port" or "[v6]:port" (a literal address, port 1-65535) -> endpoint; nullopt otherwise.
 std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s);

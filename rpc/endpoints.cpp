@@ -87,14 +87,6 @@ bool opaque_bool(const std::vector<std::uint8_t>& bytes, std::string_view key) {
     return false;
 }
 
-bool satisfies_meta(const string_map& meta, const string_map& filter) {
-    for (const auto& [k, v] : filter) {
-        auto it = meta.find(k);
-        if (it == meta.end() || it->second != v) return false;
-    }
-    return true;
-}
-
 // The tags a ServiceSpecificRequest filters on (Consul: only with TagFilter; the deprecated
 // singular ServiceTag wins when set).
 std::vector<std::string> filter_tags(const service_specific_request& req) {

@@ -33,14 +33,6 @@ std::unexpected<store_error> fail(store_errc e, std::string message) {
     return std::unexpected(store_error{make_error_code(e), std::move(message)});
 }
 
-bool satisfies_meta(const string_map& meta, const string_map& filter) {
-    for (const auto& [k, v] : filter) {
-        auto it = meta.find(k);
-        if (it == meta.end() || it->second != v) return false;
-    }
-    return true;
-}
-
 bool has_all_tags(const std::vector<std::string>& have, const std::vector<std::string>& want) {
     for (const auto& w : want) {
         const auto lw = ascii_lower(w);

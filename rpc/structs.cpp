@@ -408,6 +408,14 @@ std::string ascii_lower(std::string_view s) {
     return out;
 }
 
+bool satisfies_meta(const string_map& meta, const string_map& filter) {
+    for (const auto& [k, v] : filter) {
+        auto it = meta.find(k);
+        if (it == meta.end() || it->second != v) return false;
+    }
+    return true;
+}
+
 service_node to_service_node(const node& n, const node_service& s) {
     service_node out;
     out.id = n.id;

@@ -669,6 +669,8 @@ std::expected<T, std::error_code> decode_from_bytes(std::span<const std::uint8_t
 // Helpers shared by the store and the endpoints.
 // NodeService + Node -> ServiceNode (Consul's ToServiceNode + node fields).
 service_node to_service_node(const node& n, const node_service& s);
+// Consul's node-meta filter (?node-meta=k:v): `meta` has every pair of `filter`.
+bool satisfies_meta(const string_map& meta, const string_map& filter);
 // Consul's IsSame comparisons (RaftIndex ignored).
 bool same_node(const node& a, const node& b);
 bool same_service(const node_service& a, const node_service& b);

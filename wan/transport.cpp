@@ -83,7 +83,6 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
         }
         return *a ? route::tunnel : route::direct;
     }
-    bool tunnelled(const std::string& to_node) { return route_of(to_node) == route::tunnel; }
 
     explicit impl(asio::any_io_executor e) : ex(e), udp_sock(e), acceptor(e), timer(e) {}
 

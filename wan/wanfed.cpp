@@ -82,14 +82,16 @@ std::expected<bool, std::string> tunnel::applies(std::string_view to_node) const
 
 void tunnel::send_packet(const std::string& to_node, bytes datagram) {
     if (stopped_) return;
-    auto parts = split_member_name(to_node);
-    if (!parts) {
-        ++stats_.bad_names;
-        ++stats_.packets_dropped_no_route;
-        return;
-    }
     auto& c = conns_[to_node];
     if (!c) {
+        // Only a new connection needs the name taken apart (this runs for every packet).
+        auto parts = split_member_name(to_node);
+        if (!parts) {
+            conns_.erase(to_node);
+            ++stats_.bad_names;
+            ++stats_.packets_dropped_no_route;
+            return;
+        }
         c = std::make_shared<packet_conn>();
         c->node = parts->first;
         c->dc = parts->second;

@@ -156,13 +156,8 @@ void catalog_services(http_api& api, const request& req, read_params p, respond_
             if (!expr) return text_response(400, expr.error());
             json body = json::object();
             for (const auto& csn : out.nodes) {
-                if (!csn.node_ || !csn.service) continue;
-                bool meta_ok = true;
-                for (const auto& [k, v] : meta) {
-                    auto it = csn.node_->meta.find(k);
-                    if (it == csn.node_->meta.end() || it->second != v) meta_ok = false;
-                }
-                if (!meta_ok) continue;
+                if (!csn.node_ || !csn.service || !rpc::satisfies_meta(csn.node_->meta, meta))
+                    continue;
                 if (!expr->matches(to_json(rpc::to_service_node(*csn.node_, *csn.service))))
                     continue;
                 auto& tags = body[csn.service->service];
@@ -174,17 +169,29 @@ void catalog_services(http_api& api, const request& req, read_params p, respond_
         });
 }
 
-void catalog_service_nodes(http_api& api, const request& req, read_params p, respond_fn respond) {
+// The request of /v1/catalog/service/<name> and /v1/health/service/<name>: the name, ?tag=,
+// ?node-meta= and the query options; a 400 for a missing name or a bad ?filter=.
+std::expected<rpc::service_specific_request, response> service_request(http_api& api,
+                                                                       const request& req,
+                                                                       const read_params& p,
+                                                                       const json& schema) {
     rpc::service_specific_request args;
     args.datacenter = request_dc(api, p);
     args.service_name = req.suffix;
-    if (args.service_name.empty()) return respond(text_response(400, "Missing service name"));
+    if (args.service_name.empty())
+        return std::unexpected(text_response(400, "Missing service name"));
     args.service_tags = query_values(req, "tag");
     args.tag_filter = !args.service_tags.empty();
     args.node_meta_filters = parse_meta_filter(req);
-    if (auto bad = bad_filter(p.options.filter, service_node_filter_schema()))
-        return respond(std::move(*bad));
+    if (auto bad = bad_filter(p.options.filter, schema)) return std::unexpected(std::move(*bad));
     args.options = p.options;
+    return args;
+}
+
+void catalog_service_nodes(http_api& api, const request& req, read_params p, respond_fn respond) {
+    auto made = service_request(api, req, p, service_node_filter_schema());
+    if (!made) return respond(std::move(made.error()));
+    auto& args = *made;
     call_rpc<rpc::indexed_service_nodes>(
         api, args.datacenter, "Catalog.ServiceNodes", args, std::move(respond),
         [filter = p.options.filter](rpc::indexed_service_nodes& out) {
@@ -276,16 +283,9 @@ bool all_passing(const rpc::check_service_node& csn) {
 }
 
 void health_service_nodes(http_api& api, const request& req, read_params p, respond_fn respond) {
-    rpc::service_specific_request args;
-    args.datacenter = request_dc(api, p);
-    args.service_name = req.suffix;
-    if (args.service_name.empty()) return respond(text_response(400, "Missing service name"));
-    args.service_tags = query_values(req, "tag");
-    args.tag_filter = !args.service_tags.empty();
-    args.node_meta_filters = parse_meta_filter(req);
-    if (auto bad = bad_filter(p.options.filter, check_service_node_filter_schema()))
-        return respond(std::move(*bad));
-    args.options = p.options;
+    auto made = service_request(api, req, p, check_service_node_filter_schema());
+    if (!made) return respond(std::move(made.error()));
+    auto& args = *made;
     bool passing = false;
     if (auto v = req.query_value("passing")) {
         if (v->empty()) {
