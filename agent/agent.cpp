@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -330,7 +331,8 @@ struct agent::impl {
         if (!router || !wan_pool) return;
         std::vector<rpc::server_info> servers;
         for (const auto& m : wan_pool->members()) {
-            if (m.status != wan::member_status::alive) continue;
+            const bool alive = m.status == wan::member_status::alive;
+            if (!alive && m.status != wan::member_status::failed) continue;
             auto tag = [&](const char* k) -> std::string {
                 auto it = m.tags.find(k);
                 return it == m.tags.end() ? std::string() : it->second;
@@ -344,8 +346,8 @@ struct agent::impl {
             std::string ip = m.addr.to_string();
             ip = ip.substr(0, ip.rfind(':'));
             if (!ip.empty() && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
-            servers.push_back(
-                {name, tag("dc"), ip, static_cast<std::uint16_t>(port), tag("use_tls") == "1"});
+            servers.push_back({name, tag("dc"), ip, static_cast<std::uint16_t>(port),
+                               tag("use_tls") == "1", alive});
         }
         router->set_servers(servers);
     }
@@ -407,13 +409,18 @@ struct agent::impl {
     }
 
     // Consul's primary_gateways handling in a secondary (retry_join.go): resolve the entries
-    // every primary_gateways_interval into the locator's fallback list, until replication has
-    // delivered the primary's gateways. Names resolve to IPv4 with a 2 s limit, as Consul's.
+    // every primary_gateways_interval into the locator's fallback list. Names resolve to IPv4
+    // with a 2 s limit, as Consul's. Unlike Consul, which stops once replication has delivered
+    // the primary's gateways, this keeps going: when every primary gateway moves to a new
+    // address behind the same name, the replicated state only names dead gateways and the
+    // re-resolved fallback is the way back in. A name that fails to resolve keeps its last
+    // addresses.
     asio::awaitable<void> refresh_primary_gateways() {
         using namespace asio::experimental::awaitable_operators;
         asio::steady_timer t(io);
         asio::ip::tcp::resolver resolver(io);
-        while (!stopping && locator && !locator->primary_gateways_ready()) {
+        std::map<std::string, std::vector<std::string>> last_good;
+        while (!stopping && locator) {
             std::vector<std::string> addrs;
             for (const auto& entry : cfg.primary_gateways) {
                 if (net::parse_ip_port(entry)) {
@@ -428,32 +435,33 @@ struct agent::impl {
                 auto r = co_await (
                     resolver.async_resolve(asio::ip::tcp::v4(), host, port, nothrow_awaitable) ||
                     limit.async_wait(nothrow_awaitable));
+                std::string problem;
                 if (r.index() == 1) {
-                    log->warn(
-                        "primary_gateways: resolving {} timed out after 2s; skipped this "
-                        "round",
-                        entry);
-                    continue;
+                    problem = "timed out after 2s";
+                } else if (auto& [ec, results] = std::get<0>(r); ec) {
+                    problem = ec.message();
+                } else {
+                    std::vector<std::string> found;
+                    for (const auto& e : results)
+                        found.push_back(fmt::format("{}:{}", e.endpoint().address().to_string(),
+                                                    e.endpoint().port()));
+                    last_good[entry] = found;
                 }
-                auto [ec, results] = std::get<0>(r);
-                if (ec) {
-                    log->warn("primary_gateways: cannot resolve {}: {}; skipped this round", entry,
-                              ec.message());
-                    continue;
+                if (!problem.empty()) {
+                    const auto& kept = last_good[entry];
+                    log->warn("primary_gateways: resolving {} failed ({}); {}", entry, problem,
+                              kept.empty() ? std::string("skipped this round")
+                                           : fmt::format("kept [{}]", fmt::join(kept, ", ")));
                 }
-                for (const auto& e : results)
-                    addrs.push_back(fmt::format("{}:{}", e.endpoint().address().to_string(),
-                                                e.endpoint().port()));
+                const auto& use = last_good[entry];
+                addrs.insert(addrs.end(), use.begin(), use.end());
             }
             std::sort(addrs.begin(), addrs.end());
             addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
-            if (addrs.empty()) {
+            // The locator logs the list when it changes.
+            if (addrs.empty())
                 log->error("No mesh gateways found in primary_gateways [{}]",
                            fmt::join(cfg.primary_gateways, ", "));
-            } else {
-                log->info("updated fallback list of primary mesh gateways: [{}]",
-                          fmt::join(addrs, ", "));
-            }
             locator->refresh_primary_fallback(std::move(addrs));
             t.expires_after(cfg.primary_gateways_interval);
             co_await t.async_wait(nothrow_awaitable);
@@ -652,7 +660,7 @@ struct agent::impl {
                     asio::steady_timer t(io);
                     t.expires_after(std::chrono::milliseconds(200));
                     co_await t.async_wait(nothrow_awaitable);
-                    shutdown();
+                    shutdown(true);
                 },
                 asio::detached);
         };
@@ -806,7 +814,11 @@ struct agent::impl {
                 return;
             }
             log->info("caught signal: {}", sig == SIGINT ? "interrupt" : "terminated");
-            shutdown();
+            // Consul: servers keep their membership on both signals unless configured
+            // otherwise, so peers see them failed and reconnect once they are back.
+            const bool leave = sig == SIGINT ? !cfg.skip_leave_on_interrupt.value_or(cfg.server)
+                                             : cfg.leave_on_terminate.value_or(!cfg.server);
+            shutdown(leave);
         });
     }
 
@@ -838,10 +850,15 @@ struct agent::impl {
         }
     }
 
-    void shutdown() {
+    // `leave`: leave the WAN pool gracefully first (peers record us as left, not failed).
+    void shutdown(bool leave) {
         if (stopping) return;
         stopping = true;
-        log->info("shutting down agent: node={} datacenter={}", cfg.node_name, cfg.datacenter);
+        log->info("shutting down agent: node={} datacenter={}{}", cfg.node_name, cfg.datacenter,
+                  wan_pool && !wan_left && !leave
+                      ? " (without leaving the WAN pool: leave_on_terminate / "
+                        "skip_leave_on_interrupt)"
+                      : "");
         signals.cancel();
         if (endpoints) endpoints->release_parked();
         if (federation) federation->stop();
@@ -849,11 +866,11 @@ struct agent::impl {
         if (http_api) http_api->stop();
         if (rpc_server) rpc_server->stop();
         if (rpc_pool) rpc_pool->close_all();
-        if (!wan_pool || wan_left) {
+        if (!wan_pool || wan_left || !leave) {
+            if (gossip_tunnel) gossip_tunnel->stop();
             io.stop();
             return;
         }
-        // Leave the WAN pool gracefully (peers record us as left, not failed), then stop.
         asio::co_spawn(
             io,
             [this]() -> asio::awaitable<void> {
@@ -885,7 +902,7 @@ std::expected<std::shared_ptr<tls::configurator>, std::vector<std::string>> agen
 }
 
 void agent::stop() {
-    asio::post(impl_->io, [this] { impl_->shutdown(); });
+    asio::post(impl_->io, [this] { impl_->shutdown(true); });
 }
 
 int agent::run() {

@@ -23,7 +23,7 @@ inline bool have_serf() {
 // Fast gossip timings for tests (same code paths as Consul's WAN defaults).
 inline std::string fast_gossip_hcl() {
     return "gossip_wan {\n  gossip_interval = \"100ms\"\n  probe_interval = \"500ms\"\n"
-           "  probe_timeout = \"250ms\"\n  suspicion_mult = 3\n}\n";
+           "  probe_timeout = \"250ms\"\n  suspicion_mult = 3\n  reconnect_interval = \"2s\"\n}\n";
 }
 
 struct meshfed_agent {

@@ -145,7 +145,7 @@ TEST_F(WanSerfInterop, CrashesAreSeenAsFailedBothWays) {
 }
 
 TEST_F(WanSerfInterop, GracefulLeaveIsSeenAsLeftBothWays) {
-    auto m = start_meshfed(root, "m7", "dc1");
+    auto m = start_meshfed(root, "m7", "dc1", "leave_on_terminate = true\n");
     ASSERT_TRUE(running(m)) << m.log();
     auto s1 = start_serf(root, "s9.dc9");
     auto s2 = start_serf(root, "s10.dc9");
@@ -157,10 +157,27 @@ TEST_F(WanSerfInterop, GracefulLeaveIsSeenAsLeftBothWays) {
     // serf leaves: meshfed records a leave.
     ASSERT_EQ(s2.cmd("leave").status, 0);
     EXPECT_TRUE(m.proc->wait_for_output("EventMemberLeave: s10.dc9", 15s)) << m.log();
-    // meshfed leaves on SIGTERM: serf records it as left, not failed.
+    // With leave_on_terminate, meshfed leaves on SIGTERM: serf records it as left, not failed.
     m.proc->signal(SIGTERM);
     EXPECT_EQ(m.proc->wait_exit(20s).value_or(-1), 0) << m.log();
     EXPECT_TRUE(eventually([&] { return serf_status_of(s1, "m7.dc1") == "left"; }, 10s))
+        << s1.members().output;
+}
+
+// Consul's server default: SIGTERM stops the server without leaving, so its peers see it
+// failed (and reconnect when it returns) rather than left.
+TEST_F(WanSerfInterop, ServerStoppedBySigtermStaysAMemberAndIsSeenFailed) {
+    if (!have_serf()) GTEST_SKIP() << "serf not installed";
+    auto m = start_meshfed(root, "m8", "dc1");
+    ASSERT_TRUE(m.proc->wait_for_output("WAN gossip pool serving", 10s)) << m.log();
+    auto s1 = start_serf(root, "s11.dc9");
+    ASSERT_TRUE(s1.proc->wait_for_output("Serf agent running", 10s));
+    ASSERT_EQ(s1.cmd("join " + m.addr()).status, 0);
+    ASSERT_TRUE(eventually([&] { return serf_status_of(s1, "m8.dc1") == "alive"; }, 10s));
+    m.proc->signal(SIGTERM);
+    EXPECT_EQ(m.proc->wait_exit(20s).value_or(-1), 0) << m.log();
+    EXPECT_NE(m.log().find("without leaving the WAN pool"), std::string::npos) << m.log();
+    EXPECT_TRUE(eventually([&] { return serf_status_of(s1, "m8.dc1") == "failed"; }, 30s))
         << s1.members().output;
 }
 

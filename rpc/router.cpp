@@ -33,6 +33,8 @@ void router::set_servers(const std::vector<server_info>& servers) {
                                     [&](const server_info& x) { return x.name == s.name; });
             if (!have) list.push_back(s);
         }
+        std::stable_partition(list.begin(), list.end(),
+                              [](const server_info& s) { return s.alive; });
     }
     by_dc_ = std::move(next);
 }

@@ -28,6 +28,7 @@ struct server_info {
     std::string ip;
     std::uint16_t port = 0;  // RPC port (the `port` tag)
     bool use_tls = false;
+    bool alive = true;         // false: the WAN pool has it failed (kept, tried after alive ones)
     std::string addr() const;  // "ip:port"
     bool operator==(const server_info&) const = default;
 };
@@ -36,8 +37,10 @@ class router {
   public:
     explicit router(std::string local_dc, std::uint64_t seed = 0);
 
-    // Replaces the known servers (alive WAN members). Keeps each DC's current order for
-    // servers that stay, appends new ones, drops gone ones.
+    // Replaces the known servers (alive and failed WAN members: Consul's router keeps a failed
+    // server, since gossip may fail while RPC works, and only drops one that left). Keeps each
+    // DC's current order for servers that stay, appends new ones, drops gone ones, and puts
+    // failed ones after alive ones.
     void set_servers(const std::vector<server_info>& servers);
     // Datacenters with at least one known server (also ones that had servers and lost them
     // are remembered until set_servers no longer mentions them).

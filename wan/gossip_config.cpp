@@ -15,6 +15,8 @@ std::vector<std::string> gossip_config::validate() const {
     positive("probe_timeout", probe_timeout.count());
     positive("suspicion_mult", suspicion_mult);
     positive("retransmit_mult", retransmit_mult);
+    positive("push_pull_interval", push_pull_interval.count());
+    positive("reconnect_interval", reconnect_interval.count());
     // memberlist requires the probe to time out before the next probe round starts.
     if (probe_timeout.count() > 0 && probe_interval.count() > 0 && probe_timeout > probe_interval) {
         errs.push_back(

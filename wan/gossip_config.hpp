@@ -3,7 +3,8 @@
 // Defaults are what a Consul server runs on its WAN pool: memberlist's DefaultWANConfig with
 // Consul's agent defaults applied on top (agent/config/default.go gives gossip_wan
 // gossip_nodes = 3 and retransmit_mult = 4, the LAN values, not memberlist's WAN 4). The
-// `gossip_wan { ... }` config block overrides the six fields Consul exposes.
+// `gossip_wan { ... }` config block overrides the six fields Consul exposes, plus two meshfed
+// extensions: push_pull_interval and reconnect_interval.
 // Plain data; validate() returns every problem as text.
 #include <chrono>
 #include <string>
@@ -30,6 +31,10 @@ struct gossip_config {
     int udp_buffer_size = 1400;
     // serf settings of Consul's WAN pool.
     ms dead_node_reclaim_time{30000};
+    // serf's ReconnectInterval (Consul does not expose it; meshfed's gossip_wan does, like
+    // push_pull_interval, so test pools with fast probes are not stuck for 30 s on a member
+    // failed before its path through the gateways existed).
+    ms reconnect_interval{30000};
     std::chrono::hours reconnect_timeout{72};  // reconnect_timeout_wan
     std::chrono::hours tombstone_timeout{24};
     // memberlist label (gossip_wan.label): packets and streams of other pools are refused.

@@ -154,6 +154,7 @@ std::expected<void, std::string> pool::start() {
     scfg.tags = cfg_.tags;
     scfg.consul_wan_rules = cfg_.consul_wan_rules;
     scfg.reconnect_timeout = cfg_.timing.reconnect_timeout;
+    scfg.reconnect_interval = cfg_.timing.reconnect_interval;
     scfg.tombstone_timeout = cfg_.timing.tombstone_timeout;
     scfg.gossip_interval = cfg_.timing.gossip_interval;
     scfg.keyring = keys_;

@@ -262,8 +262,11 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
         if (!msg) {
             ++stats.tcp_errors;
             if (msg.error() == "i/o timeout") ++stats.tcp_in_timeouts;
-            log->warn("memberlist: failed to read stream from {} ({}): {}", from.to_string(), path,
-                      msg.error());
+            // A tunnelled stream has no peer address of its own: its source is a gateway.
+            log->warn(
+                "memberlist: failed to read stream from {} ({}): {}",
+                from.ip.empty() ? std::string("a peer in another datacenter") : from.to_string(),
+                path, msg.error());
             // memberlist answers a stream it cannot read with an error message.
             auto reply = mlp->encode_stream_message(
                 wire::encode_message(wire::err_resp{msg.error()}), false);

@@ -49,6 +49,10 @@ struct runtime_config {
     bool connect_enabled = true;
     bool enable_mesh_gateway_wan_federation = false;
     tls::settings tls;
+    // Consul's defaults depend on the role: a server stays a member when signalled (peers see it
+    // failed and reconnect when it is back); a client leaves on SIGTERM. Unset = that default.
+    std::optional<bool> leave_on_terminate;       // SIGTERM leaves the pool gracefully
+    std::optional<bool> skip_leave_on_interrupt;  // SIGINT does not leave
     std::vector<std::string> retry_join_wan;
     std::chrono::milliseconds retry_interval_wan{30000};
     wan::gossip_config gossip_wan;

@@ -180,6 +180,8 @@ const std::vector<field>& schema() {
             duration_opt("primary_gateways_interval", CFG(primary_gateways_interval)),
             bool_opt("server", CFG(server)),
             bool_opt("bootstrap", CFG(bootstrap)),
+            bool_opt("leave_on_terminate", CFG(leave_on_terminate)),
+            bool_opt("skip_leave_on_interrupt", CFG(skip_leave_on_interrupt)),
             int_opt("bootstrap_expect", CFG(bootstrap_expect)),
             string_opt("data_dir", CFG(data_dir)),
             string_opt("bind_addr", CFG(bind_addr)),
@@ -227,6 +229,9 @@ const std::vector<field>& schema() {
                       duration_opt("probe_timeout", CFG(gossip_wan.probe_timeout)),
                       int_opt("suspicion_mult", CFG(gossip_wan.suspicion_mult)),
                       int_opt("retransmit_mult", CFG(gossip_wan.retransmit_mult)),
+                      // meshfed extensions (memberlist/serf knobs Consul does not expose)
+                      duration_opt("push_pull_interval", CFG(gossip_wan.push_pull_interval)),
+                      duration_opt("reconnect_interval", CFG(gossip_wan.reconnect_interval)),
                       string_opt("label", CFG(gossip_wan.label)),
                   }),
             {"reconnect_timeout_wan",

@@ -146,6 +146,34 @@ TEST(ConfigDecode, GossipLabelAndReconnectTimeout) {
     EXPECT_THAT(bad.errors, has_error("reconnect_timeout_wan must be >= 8h"));
 }
 
+// Unset means the role's default (a server keeps its membership when signalled).
+TEST(ConfigDecode, LeaveOnSignalsOptions) {
+    auto none = load_hcl("server = true\n");
+    ASSERT_TRUE(none.ok()) << testing::PrintToString(none.errors);
+    EXPECT_FALSE(none.config.leave_on_terminate.has_value());
+    EXPECT_FALSE(none.config.skip_leave_on_interrupt.has_value());
+    auto r = load_hcl("leave_on_terminate = true\nskip_leave_on_interrupt = false\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config.leave_on_terminate, true);
+    EXPECT_EQ(r.config.skip_leave_on_interrupt, false);
+    EXPECT_THAT(load_hcl("leave_on_terminate = \"maybe\"\n").errors,
+                has_error("leave_on_terminate"));
+}
+
+// meshfed's two gossip_wan extensions: serf's reconnect interval and memberlist's push/pull.
+TEST(ConfigDecode, GossipPushPullAndReconnectIntervals) {
+    auto d = load_hcl("");
+    EXPECT_EQ(d.config.gossip_wan.push_pull_interval, 60s);
+    EXPECT_EQ(d.config.gossip_wan.reconnect_interval, 30s);
+    auto r =
+        load_hcl("gossip_wan {\n push_pull_interval = \"15s\"\n reconnect_interval = \"2s\"\n}\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config.gossip_wan.push_pull_interval, 15s);
+    EXPECT_EQ(r.config.gossip_wan.reconnect_interval, 2s);
+    EXPECT_THAT(load_hcl("gossip_wan {\n reconnect_interval = \"0s\"\n}\n").errors,
+                has_error("gossip_wan.reconnect_interval must be positive"));
+}
+
 TEST(ConfigDecode, JsonAndHclGiveTheSameConfig) {
     auto h = load_hcl(R"(node_name = "a"
 ports { server = 9300 }

@@ -147,6 +147,23 @@ TEST(RpcServerUnit, RouterOrderAndErrors) {
     EXPECT_EQ(dcs, (std::vector<std::string>{"dc1", "dc3", "dc2"}));
 }
 
+// Consul's router keeps a server the WAN pool has failed (gossip may fail while RPC works) and
+// tries it after the alive ones.
+TEST(RpcServerUnit, RouterKeepsFailedServersAfterAliveOnes) {
+    router r("dc1", 42);
+    server_info a{"a", "dc2", "127.0.0.1", 1};
+    server_info b{"b", "dc2", "127.0.0.2", 2};
+    a.alive = false;
+    r.set_servers({a, b});
+    EXPECT_EQ(r.route("dc2")->name, "b");
+    b.alive = false;
+    r.set_servers({a, b});
+    ASSERT_TRUE(r.route("dc2").has_value());  // only failed servers: still a path
+    a.alive = true;
+    r.set_servers({a, b});
+    EXPECT_EQ(r.route("dc2")->name, "a");
+}
+
 TEST_F(RpcServer, GoClientPlainYamux) {
     live_server s("dc1");
     auto j = rpcpeer_call("-addr " + s.addr() + " -method Status.Ping");

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -85,15 +86,18 @@ class temp_dir {
 
 class child_process {
   public:
-    // Runs `exe args...` with stdout+stderr appended to `log_file`.
+    // Runs `exe args...` with stdout+stderr appended to `log_file`. `in_child`, when given, runs
+    // in the child between fork and exec (e.g. to enter a network namespace): it must only
+    // make system calls, and returning false makes the child exit with status 126.
     child_process(const std::string& exe, const std::vector<std::string>& args,
-                  std::filesystem::path log_file)
+                  std::filesystem::path log_file, const std::function<bool()>& in_child = {})
         : log_(std::move(log_file)) {
         pid_ = ::fork();
         if (pid_ == 0) {
             int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
             ::dup2(fd, 1);
             ::dup2(fd, 2);
+            if (in_child && !in_child()) ::_exit(126);
             std::vector<char*> argv;
             argv.push_back(const_cast<char*>(exe.c_str()));
             for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));

@@ -53,7 +53,7 @@ std::string_view to_string(errc e) noexcept {
         case errc::malformed_label:
             return "malformed label header";
         case errc::decrypt_failed:
-            return "no installed keys could decrypt the message";
+            return "No installed keys could decrypt the message";  // memberlist's text
         case errc::unsupported_encryption_version:
             return "unsupported encryption version";
         case errc::not_encrypted:
