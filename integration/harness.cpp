@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -97,6 +98,11 @@ std::atomic<int> g_runs{0};
 
 }  // namespace
 
+std::string meshfed_bin() {
+    const char* env = std::getenv("MESHFED_BIN");
+    return env && *env ? env : MESHFED_BINARY;
+}
+
 struct federation::dc_state {
     dc_spec spec;
     int number = 0;  // 1-based, in start order
@@ -153,7 +159,7 @@ federation::federation(topology t) : topo_(std::move(t)) {
     }
     hosts_by_name_ = root && topo_.gateways_by_name;
     if (topo_.tls)
-        must("cd " + quote(run_dir_.string()) + " && " + MESHFED_BINARY + " tls ca create");
+        must("cd " + quote(run_dir_.string()) + " && " + meshfed_bin() + " tls ca create");
     if (topo_.gossip_key) {
         auto r = local_verb("keygen");
         if (r.status != 0) throw harness_error("harness: keygen failed: " + r.output);
@@ -215,6 +221,10 @@ federation::dc_state& federation::dc(const std::string& name) {
     throw harness_error("harness: no datacenter " + name);
 }
 
+std::string federation::netns(const std::string& dc_name) {
+    return dc(dc_name).ns;
+}
+
 std::vector<std::string> federation::dc_names() const {
     std::vector<std::string> out;
     for (const auto& d : dcs_) out.push_back(d->spec.name);
@@ -237,7 +247,7 @@ std::vector<server_proc*> federation::all_servers() {
 }
 
 command_result federation::local_verb(const std::string& args) {
-    return run_command("cd " + quote(run_dir_.string()) + " && " + MESHFED_BINARY + " " + args);
+    return run_command("cd " + quote(run_dir_.string()) + " && " + meshfed_bin() + " " + args);
 }
 
 void federation::start() {
@@ -277,8 +287,12 @@ void federation::write_hosts_files() {
 std::function<bool()> federation::child_setup(const dc_state& d) const {
     std::string ns = d.ns.empty() ? "" : "/var/run/netns/" + d.ns;
     std::string hosts = d.hosts_file.empty() ? "" : d.hosts_file.string();
-    if (ns.empty() && hosts.empty()) return {};
+    // Every child: its own process group (a Ctrl-C at the terminal reaches the harness, which
+    // stops everything in order) and killed if the harness dies (a test killed at its timeout
+    // leaves nothing behind).
     return [ns, hosts]() -> bool {
+        ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (!ns.empty()) {
             int fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
             if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) return false;
@@ -358,7 +372,7 @@ void federation::add_dc(const dc_spec& spec) {
         if (spec.own_ca) {
             d.cert_dir = (run_dir_ / (spec.name + "-ca")).string();
             fs::create_directories(d.cert_dir);
-            must("cd " + quote(d.cert_dir) + " && " + MESHFED_BINARY + " tls ca create");
+            must("cd " + quote(d.cert_dir) + " && " + meshfed_bin() + " tls ca create");
         }
         d.ca_file = (fs::path(d.cert_dir) / "consul-agent-ca.pem").string();
     }
@@ -385,7 +399,7 @@ void federation::add_dc(const dc_spec& spec) {
         if (topo_.tls) {
             std::string args = "tls cert create -server -dc " + spec.name;
             if (spec.cert_node_san) args += " -node " + s.node;
-            must("cd " + quote(d.cert_dir) + " && " + MESHFED_BINARY + " " + args);
+            must("cd " + quote(d.cert_dir) + " && " + meshfed_bin() + " " + args);
         }
         std::ofstream(s.dir / "server.hcl") << server_hcl(d, s);
         d.servers.push_back(std::move(s));
@@ -410,7 +424,7 @@ void federation::start_server(const std::string& name, int i) {
     auto& s = d.servers.at(static_cast<std::size_t>(i));
     s.proc.reset();
     s.proc = std::make_unique<test::child_process>(
-        MESHFED_BINARY,
+        meshfed_bin(),
         std::vector<std::string>{"agent", "-config", (s.dir / "server.hcl").string()}, s.log_file(),
         child_setup(d));
     if (!wait_server_ready(s, 20s))
@@ -427,7 +441,7 @@ void federation::start_gateway(const std::string& name, int j) {
     dc_state no_hosts{};
     no_hosts.ns = d.ns;
     g.proc = std::make_unique<test::child_process>(
-        MESHFED_BINARY,
+        meshfed_bin(),
         std::vector<std::string>{"mesh-gateway", "-gateway=mesh", "-register", "-expose-servers",
                                  "-proxy-id", g.id, "-address", g.lan_addr(), "-wan-address",
                                  g.wan_addr(), "-http-addr", "http://" + s.http_addr()},
@@ -540,7 +554,7 @@ command_result federation::verb(const std::string& name, const std::string& args
     auto& d = dc(name);
     auto& s = d.servers.at(static_cast<std::size_t>(i));
     std::string prefix = d.ns.empty() ? "" : "ip netns exec " + d.ns + " ";
-    return run_command("cd " + quote(run_dir_.string()) + " && " + prefix + MESHFED_BINARY + " " +
+    return run_command("cd " + quote(run_dir_.string()) + " && " + prefix + meshfed_bin() + " " +
                        args + " -http-addr=http://" + s.http_addr());
 }
 

@@ -51,6 +51,9 @@ struct harness_error : std::runtime_error {
 
 enum class network_mode { automatic, loopback, isolated };
 
+// The meshfed binary the harness runs: $MESHFED_BIN, else the one built beside it.
+std::string meshfed_bin();
+
 struct dc_spec {
     std::string name;
     int servers = 1;  // one server per DC until multi-server DCs exist
@@ -120,6 +123,8 @@ class federation {
     void add_dc(const dc_spec& spec);
 
     bool isolated() const { return isolated_; }
+    // The network namespace of a DC's processes (empty on loopback).
+    std::string netns(const std::string& dc_name);
     const std::string& primary() const { return primary_; }
     const std::filesystem::path& run_dir() const { return run_dir_; }
     std::vector<std::string> dc_names() const;
