@@ -76,6 +76,16 @@ TEST(FederationScenarios, SeedVerificationOnLoopback) {
     federation f(three_dcs(network_mode::loopback));
     f.start();
     expect_federated(f);
+    // Every server dialed through mesh gateways (its metrics count the dials).
+    for (const auto& dc : f.dc_names()) {
+        auto m = nlohmann::json::parse(f.metrics(dc), nullptr, false);
+        double dials = 0;
+        if (m.is_object())
+            for (const auto& c : m.value("Counters", nlohmann::json::array()))
+                if (c.value("Name", "") == "consul.meshfed.gateway_dialer.dials")
+                    dials += c.value("Sum", 0.0);
+        EXPECT_GT(dials, 0) << dc << " metrics: " << f.metrics(dc);
+    }
     auto ss = meshfed::test::run_command("ss -tnpH state established 2>/dev/null");
     for (auto* a : f.all_servers())
         for (auto* b : f.all_servers()) {
