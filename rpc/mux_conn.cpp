@@ -57,7 +57,8 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> mux_stream::async_read_
             co_return result{{}, *r};
         }
         if (out.empty()) co_return result{{}, 0};
-        const bool notified = co_await conn->wait_change(deadline);
+        const bool notified =
+            co_await conn->wait_change(deadline, mux_conn::wait_for::readable, id_);
         if (deadline_passed(notified, deadline)) co_return result{timed_out(), 0};
     }
 }
@@ -77,7 +78,8 @@ asio::awaitable<std::error_code> mux_stream::async_write(
                 continue;
             }
         }
-        const bool notified = co_await conn->wait_change(deadline);
+        const bool notified =
+            co_await conn->wait_change(deadline, mux_conn::wait_for::writable, id_);
         if (deadline_passed(notified, deadline)) co_return timed_out();
     }
     co_return std::error_code{};
@@ -121,20 +123,61 @@ void mux_conn::start() {
     asio::co_spawn(executor_, timer_loop(self), asio::detached);
 }
 
-void mux_conn::notify_all() {
-    for (auto* t : waiters_) t->cancel();
+bool mux_conn::ready(const waiter& w) const {
+    if (transport_closed_ || session_.is_closed()) return true;
+    switch (w.what) {
+        case wait_for::anything:
+            return true;
+        case wait_for::readable: {
+            auto st = session_.state(w.id);
+            return !st || session_.readable(w.id) > 0 || *st == yamux::stream_state::remote_close ||
+                   *st == yamux::stream_state::closed || *st == yamux::stream_state::reset;
+        }
+        case wait_for::writable: {
+            auto st = session_.state(w.id);
+            if (!st || *st == yamux::stream_state::local_close ||
+                *st == yamux::stream_state::closed || *st == yamux::stream_state::reset)
+                return true;
+            return session_.output_size() < max_outbox && session_.send_window(w.id) > 0;
+        }
+        case wait_for::output:
+            return session_.output_size() > 0;
+        case wait_for::outbox_room:
+            return session_.output_size() <= 4 * max_outbox;
+        case wait_for::incoming:
+            return session_.accept_queue_size() > 0;
+        case wait_for::timer:
+            return session_.next_timer() != w.deadline;
+    }
+    return true;
 }
 
-asio::awaitable<bool> mux_conn::wait_change(std::optional<clock::time_point> deadline) {
+void mux_conn::notify_all() {
+    // Woken waiters leave the list at once (a cancelled timer needs no second cancel).
+    for (std::size_t i = 0; i < waiters_.size();) {
+        if (ready(waiters_[i])) {
+            waiters_[i].timer->cancel();
+            waiters_[i] = waiters_.back();
+            waiters_.pop_back();
+        } else {
+            ++i;
+        }
+    }
+}
+
+asio::awaitable<bool> mux_conn::wait_change(std::optional<clock::time_point> deadline,
+                                            wait_for what, std::uint32_t id) {
     asio::steady_timer timer(executor_);
     timer.expires_at(deadline ? *deadline : clock::time_point::max());
-    waiters_.push_back(&timer);
+    waiters_.push_back({&timer, what, id, deadline});
     // Unregisters on resumption and also when the suspended frame is destroyed (io_context
     // shutdown), so notify_all() never touches a dead timer.
     struct unregister {
-        std::vector<asio::steady_timer*>& waiters;
+        std::vector<waiter>& waiters;
         asio::steady_timer* timer;
-        ~unregister() { std::erase(waiters, timer); }
+        ~unregister() {
+            std::erase_if(waiters, [this](const waiter& w) { return w.timer == timer; });
+        }
     } guard{waiters_, &timer};
     auto [ec] = co_await timer.async_wait(nothrow_awaitable);
     co_return ec == asio::error::operation_aborted;
@@ -164,7 +207,7 @@ asio::awaitable<void> mux_conn::read_loop(std::shared_ptr<mux_conn> self) {
         // Backpressure: a peer that floods pings (or window updates triggering output) but never
         // reads cannot grow the outbox without bound; stop reading until the writer drains it.
         while (self->session_.output_size() > 4 * max_outbox && !self->transport_closed_)
-            co_await self->wait_change(std::nullopt);
+            co_await self->wait_change(std::nullopt, wait_for::outbox_room);
         if (self->transport_closed_) co_return;
         auto [ec, n] = co_await self->transport_->read_some(asio::buffer(buf));
         if (ec) {
@@ -196,14 +239,14 @@ asio::awaitable<void> mux_conn::write_loop(std::shared_ptr<mux_conn> self) {
             self->notify_all();
             co_return;
         }
-        co_await self->wait_change(std::nullopt);
+        co_await self->wait_change(std::nullopt, wait_for::output);
     }
 }
 
 asio::awaitable<void> mux_conn::timer_loop(std::shared_ptr<mux_conn> self) {
     while (!self->session_.is_closed() && !self->transport_closed_) {
         const auto next = self->session_.next_timer();
-        const bool notified = co_await self->wait_change(next);
+        const bool notified = co_await self->wait_change(next, wait_for::timer);
         if (!notified && next && clock::now() >= *next) {
             self->session_.on_timer(clock::now());
             self->notify_all();
@@ -233,7 +276,7 @@ asio::awaitable<std::expected<mux_stream, std::error_code>> mux_conn::accept_str
             co_return mux_stream(shared_from_this(), *id);
         }
         if (session_.is_closed()) co_return std::unexpected(session_.error());
-        const bool notified = co_await wait_change(deadline);
+        const bool notified = co_await wait_change(deadline, wait_for::incoming);
         if (deadline_passed(notified, deadline)) co_return std::unexpected(timed_out());
     }
 }

@@ -101,10 +101,24 @@ class mux_conn : public std::enable_shared_from_this<mux_conn> {
     asio::any_io_executor get_executor() const { return executor_; }
 
     // ---- for mux_stream ----
-    // Wakes every waiting operation (call after changing the session).
+    // What a waiting operation waits for; notify_all() wakes only the waiters whose condition
+    // now holds (every one once the session or transport is closed), so a frame for one stream
+    // does not wake the other streams' readers and writers.
+    enum class wait_for : std::uint8_t {
+        anything,     // any notification
+        readable,     // stream `id` has data, or cannot be read any more
+        writable,     // stream `id` has send window and the outbox has room, or cannot be written
+        output,       // the outbox has bytes (the writer coroutine)
+        outbox_room,  // the outbox shrank below the reader's backpressure bound
+        incoming,     // an incoming stream is waiting to be accepted
+        timer,        // the keepalive schedule changed from `deadline`
+    };
+    // Wakes the waiting operations whose condition holds (call after changing the session).
     void notify_all();
-    // Waits until notify_all() or the deadline; false when the deadline passed.
-    asio::awaitable<bool> wait_change(std::optional<clock::time_point> deadline);
+    // Waits until notify_all() finds `what` ready, or the deadline; false when the deadline
+    // passed.
+    asio::awaitable<bool> wait_change(std::optional<clock::time_point> deadline,
+                                      wait_for what = wait_for::anything, std::uint32_t id = 0);
     // Outbox size above which writers wait for the writer coroutine.
     static constexpr std::size_t max_outbox = 1024 * 1024;
 
@@ -118,7 +132,14 @@ class mux_conn : public std::enable_shared_from_this<mux_conn> {
     std::unique_ptr<byte_stream> transport_;
     asio::any_io_executor executor_;
     yamux::session session_;
-    std::vector<asio::steady_timer*> waiters_;
+    struct waiter {
+        asio::steady_timer* timer;
+        wait_for what;
+        std::uint32_t id;
+        std::optional<clock::time_point> deadline;
+    };
+    bool ready(const waiter& w) const;
+    std::vector<waiter> waiters_;
     bool started_ = false;
     bool transport_closed_ = false;
 };
