@@ -292,18 +292,19 @@ std::optional<long long> sched_ns(pid_t pid) {
 struct profile {
     std::string name;
     int gossip_ms, probe_ms, probe_timeout_ms, suspicion_mult, gossip_nodes, retransmit_mult;
+    int push_pull_ms;
 };
 
 // memberlist DefaultLANConfig / DefaultWANConfig, i.e. what `serf agent -profile=X` runs.
-const profile lan_profile{"lan", 200, 1000, 500, 4, 3, 4};
-const profile wan_profile{"wan", 500, 5000, 3000, 6, 4, 4};
+const profile lan_profile{"lan", 200, 1000, 500, 4, 3, 4, 30000};
+const profile wan_profile{"wan", 500, 5000, 3000, 6, 4, 4, 60000};
 
 std::string describe(const profile& p) {
     return fmt::format(
         "{}: gossip_interval {} ms to {} nodes, probe_interval {} ms, probe_timeout {} ms, "
-        "suspicion_mult {}, retransmit_mult {}",
+        "suspicion_mult {}, retransmit_mult {}, push_pull_interval {} ms",
         p.name, p.gossip_ms, p.gossip_nodes, p.probe_ms, p.probe_timeout_ms, p.suspicion_mult,
-        p.retransmit_mult);
+        p.retransmit_mult, p.push_pull_ms);
 }
 
 // Upper bounds for each wait, from the profile: generous, but never unbounded.
@@ -472,7 +473,7 @@ struct member_event {
 
 struct meshfed_node {
     std::string node, dc, name;
-    int wan_port = 0, rpc_port = 0;
+    int wan_port = 0, rpc_port = 0, http_port = 0;
     fs::path dir;
     std::unique_ptr<child> proc;
     std::unique_ptr<log_tail> tail;
@@ -544,24 +545,32 @@ class meshfed_pool : public pool {
         return std::chrono::duration<double>(steady::now() - t0).count();
     }
 
+    // As serf's side: the new agent runs for 1 s, then `meshfed join -wan <seed>` (the CLI
+    // over the new agent's HTTP API) at T0.
     latency join_one() override {
         int existing = static_cast<int>(nodes_.size());
-        double spawned = now_s();
-        auto& j = start_node(true);
-        // The joiner's first gossip line: join starts right after it (conservative T0).
-        double t0 = j.serving_logged.value_or(spawned);
+        auto& j = start_node(false);
+        nap(1s);
+        double t0 = now_s();
+        child cmd(g_meshfed_bin.string(),
+                  {"join", "-wan", fmt::format("-http-addr=http://127.0.0.1:{}", j.http_port),
+                   nodes_.front()->addr()},
+                  dir_ / "meshfed-join.log");
+        auto rc = cmd.wait_exit(30s);
+        extra["join_cmd_s"] = now_s() - t0;
+        if (!rc || *rc != 0)
+            throw bench_error("meshfed join failed: " +
+                              meshfed::test::read_text(dir_ / "meshfed-join.log"));
         auto lat = wait_all(
-            existing, spawned - 0.01, join_timeout(o_.prof), ms(o_.poll_ms), [&] { poll_all(); },
+            existing, t0, join_timeout(o_.prof), ms(o_.poll_ms), [&] { poll_all(); },
             [&](int i) -> std::optional<double> {
-                if (auto* e = nodes_[i]->first_event("Join", j.name, spawned - 0.01))
+                if (auto* e = nodes_[i]->first_event("Join", j.name, t0 - 0.01))
                     return e->seen - t0;
                 return std::nullopt;
             });
         lat.t0 = t0;
-        lat.t0_note = j.serving_logged ? "joiner's 'WAN gossip pool serving' log line (its join "
-                                         "starts right after)"
-                                       : "joiner process start (log line not found)";
-        lat.per_agent_logged = logged_latencies(existing, "Join", j.name, spawned - 0.01, t0);
+        lat.t0_note = "just before running `meshfed join -wan -http-addr=<new> <seed>`";
+        lat.per_agent_logged = logged_latencies(existing, "Join", j.name, t0 - 0.01, t0);
         if (j.joined_logged) extra["join_push_pull_s"] = *j.joined_logged - t0;
         return lat;
     }
@@ -642,17 +651,18 @@ class meshfed_pool : public pool {
             fs::create_directories(n->dir);
             n->wan_port = meshfed::test::free_tcp_port();
             n->rpc_port = meshfed::test::free_tcp_port();
+            n->http_port = meshfed::test::free_tcp_port();
             const auto& p = o_.prof;
             std::string cfg = fmt::format(
                 "node_name = \"{}\"\ndatacenter = \"{}\"\nserver = true\nbootstrap = true\n"
                 "bind_addr = \"127.0.0.1\"\ndata_dir = \"{}\"\nlog_level = \"info\"\n"
-                "ports {{\n  serf_wan = {}\n  server = {}\n  http = -1\n}}\n"
+                "ports {{\n  serf_wan = {}\n  server = {}\n  http = {}\n}}\n"
                 "gossip_wan {{\n  gossip_interval = \"{}ms\"\n  probe_interval = \"{}ms\"\n"
                 "  probe_timeout = \"{}ms\"\n  suspicion_mult = {}\n  gossip_nodes = {}\n"
-                "  retransmit_mult = {}\n}}\n",
-                n->node, n->dc, (n->dir / "data").string(), n->wan_port, n->rpc_port, p.gossip_ms,
-                p.probe_ms, p.probe_timeout_ms, p.suspicion_mult, p.gossip_nodes,
-                p.retransmit_mult);
+                "  retransmit_mult = {}\n  push_pull_interval = \"{}ms\"\n}}\n",
+                n->node, n->dc, (n->dir / "data").string(), n->wan_port, n->rpc_port, n->http_port,
+                p.gossip_ms, p.probe_ms, p.probe_timeout_ms, p.suspicion_mult, p.gossip_nodes,
+                p.retransmit_mult, p.push_pull_ms);
             if (join)
                 cfg += fmt::format("retry_join_wan = [\"{}\"]\nretry_interval_wan = \"1s\"\n",
                                    nodes_.front()->addr());
@@ -1171,8 +1181,8 @@ int main(int argc, char** argv) {
     out << "versions: " << versions << "\n";
     out << "profile: " << describe(o.prof) << "\n"
         << "  serf agent -profile=" << o.prof.name
-        << "; meshfed gossip_wan { same six values }; push/pull: serf "
-        << (o.prof.name == "lan" ? "30 s" : "60 s") << ", meshfed 60 s (not configurable)\n";
+        << "; meshfed gossip_wan { same six values, push_pull_interval = serf's }; joins: "
+           "`serf join` / `meshfed join -wan` 1 s after the new agent started\n";
     out << fmt::format(
         "command: {}\nrounds: {} (median of rounds), idle {} s before a {} s CPU "
         "window, polling every {} ms, run time {:.0f} s{}\n\n",
