@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the benchmark programs in bench/: machine description and round statistics.
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -22,6 +23,24 @@ inline std::string load_average() {
     std::string a, b, c;
     in >> a >> b >> c;
     return a + " " + b + " " + c;
+}
+
+// One row of scripts/bench's combined table, appended to `path` (a --summary FILE option) as
+// tab-separated: benchmark, metric, meshfed's figure, the peer's name, its figure, the ratio
+// ("-" where there is no peer).
+inline void summary_row(const std::string& path, const std::string& bench,
+                        const std::string& metric, double ours, const std::string& peer = "-",
+                        double theirs = 0) {
+    if (path.empty()) return;
+    std::ofstream out(path, std::ios::app);
+    auto num = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.4g", v);
+        return std::string(buf);
+    };
+    out << bench << '\t' << metric << '\t' << num(ours) << '\t' << peer << '\t'
+        << (peer == "-" ? std::string("-") : num(theirs)) << '\t'
+        << (peer == "-" || theirs == 0 ? std::string("-") : num(ours / theirs)) << '\n';
 }
 
 // The median of per-round figures (upper median for an even count); 0 for none.

@@ -565,10 +565,13 @@ int main(int argc, char** argv) {
     int rounds = 3;
     bench_params params;
     bool nbthread2 = true;
+    std::string summary;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::stoi(argv[++i]) : -1; };
-        if (a == "--rounds")
+        if (a == "--summary" && i + 1 < argc)
+            summary = argv[++i];
+        else if (a == "--rounds")
             rounds = next();
         else if (a == "--bulk-mib")
             params.bulk_bytes = static_cast<std::uint64_t>(next()) << 20;
@@ -582,7 +585,7 @@ int main(int argc, char** argv) {
             nbthread2 = false;
         else {
             std::cerr << "usage: gateway_bench [--rounds R] [--bulk-mib M] [--conns N] [--pings N] "
-                         "[--phase-s S] [--no-nbthread2]\n";
+                         "[--phase-s S] [--no-nbthread2] [--summary FILE]\n";
             return 2;
         }
     }
@@ -740,6 +743,7 @@ int main(int argc, char** argv) {
             nbthread2 ? fmt::format(" {:>11.{}f}", vals[2], m.decimals) : std::string();
         std::cout << fmt::format("{:<38} {:>10} {:>10.{}f} {:>11.{}f} {:>7.2f}{}\n", m.name, direct,
                                  vals[0], m.decimals, vals[1], m.decimals, ratio, last);
+        meshfed::bench::summary_row(summary, "gateway", m.name, vals[0], "haproxy nt1", vals[1]);
     }
     std::cout << "ratio = meshfed / haproxy nbthread 1\n";
     std::cout << fmt::format("errors: {}\n", errors);

@@ -18,6 +18,7 @@
 //
 // Usage: gossip_bench [--sizes 8,24] [--profile lan|wan] [--rounds 1] [--idle 10]
 //                     [--cpu-window 30] [--poll-ms 20] [--only meshfed|serf] [--json FILE]
+//                     [--summary FILE]
 //                     [--keep]
 // Every process is started by this program, tracked by PID and stopped by PID on every path
 // (also on SIGINT/SIGTERM; children get PDEATHSIG so a kill -9 of the bench takes them along).
@@ -329,6 +330,7 @@ struct options {
     int poll_ms = 20;
     std::string only;
     std::string json_file;
+    std::string summary_file;  // scripts/bench's combined table
     bool keep = false;
     std::string command;
 };
@@ -1017,7 +1019,7 @@ double as_value(const latency& l, const std::optional<double>& v) {
 int usage() {
     std::cerr << "usage: gossip_bench [--sizes 8,24] [--profile lan|wan] [--rounds R] [--idle S]\n"
                  "                    [--cpu-window S] [--poll-ms MS] [--only meshfed|serf]\n"
-                 "                    [--json FILE] [--keep]\n";
+                 "                    [--json FILE] [--summary FILE] [--keep]\n";
     return 2;
 }
 
@@ -1057,6 +1059,8 @@ int main(int argc, char** argv) {
                 o.only = next();
             else if (a == "--json")
                 o.json_file = next();
+            else if (a == "--summary")
+                o.summary_file = next();
             else if (a == "--keep")
                 o.keep = true;
             else
@@ -1209,6 +1213,9 @@ int main(int argc, char** argv) {
                                     : "n/a";
             out << fmt::format("| {:<58} | {:>3} | {:>9} | {:>9} | {:>22} |\n", m.name, n,
                                fmt_value(a, m.prec), fmt_value(b, m.prec), ratio);
+            if (std::isfinite(a) && std::isfinite(b))
+                meshfed::bench::summary_row(o.summary_file, "gossip " + o.prof.name,
+                                            fmt::format("{} N={}", m.name, n), a, "serf", b);
             summary.push_back({{"metric", m.name},
                                {"N", n},
                                {"meshfed", std::isfinite(a) ? json(a) : json(fmt_value(a, 3))},

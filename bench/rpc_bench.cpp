@@ -58,14 +58,17 @@ figures parse_bench(const std::string& out) {
 
 int main(int argc, char** argv) {
     int calls = 20000, rounds = 3;
+    std::string summary;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--calls" && i + 1 < argc)
+        if (a == "--summary" && i + 1 < argc)
+            summary = argv[++i];
+        else if (a == "--calls" && i + 1 < argc)
             calls = std::stoi(argv[++i]);
         else if (a == "--rounds" && i + 1 < argc)
             rounds = std::stoi(argv[++i]);
         else {
-            std::cerr << "usage: rpc_bench [--calls N] [--rounds R]\n";
+            std::cerr << "usage: rpc_bench [--calls N] [--rounds R] [--summary FILE]\n";
             return 2;
         }
     }
@@ -157,8 +160,8 @@ int main(int argc, char** argv) {
     }
 
     // Forwarding: a second datacenter joined over WAN gossip.
-    auto dc2 = meshfed::it::start_meshfed(
-        root, "n2", "dc2", "retry_join_wan = [\"" + dc1.addr() + "\"]\n");
+    auto dc2 = meshfed::it::start_meshfed(root, "n2", "dc2",
+                                          "retry_join_wan = [\"" + dc1.addr() + "\"]\n");
     bool joined = meshfed::it::eventually(
         [&] {
             auto r =
@@ -204,6 +207,7 @@ int main(int argc, char** argv) {
         double a = median(r.ours), b = median(r.theirs);
         std::cout << fmt::format("{:<36} {:>12.0f} {:>12.0f} {:>8.2f}\n", r.metric, a, b,
                                  b > 0 ? a / b : 0.0);
+        meshfed::bench::summary_row(summary, "rpc", r.metric, a, "go server", b);
     }
     std::cout << fmt::format("\n{:<36} {:>12} {:>12} {:>8}\n", "forwarding (meshfed dc1)", "local",
                              "to dc2", "ratio");
@@ -212,6 +216,10 @@ int main(int argc, char** argv) {
         double a = median(r.local), b = median(r.forwarded);
         std::cout << fmt::format("{:<36} {:>12.0f} {:>12.0f} {:>8.2f}\n", r.metric, a, b,
                                  a > 0 ? b / a : 0.0);
+        // Forwarded against local: the "peer" here is the local call.
+        if (joined)
+            meshfed::bench::summary_row(summary, "rpc", r.metric + " forwarded vs local", b,
+                                        "local call", a);
     }
     std::cout << fmt::format("errors: {}\n", errors);
     dc2.proc->signal(SIGTERM);
