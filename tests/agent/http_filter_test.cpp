@@ -473,7 +473,8 @@ TEST_F(HttpFilterApi, AgentServicesChecksAndMembersFilter) {
 
     auto keys = [](const httplib::Result& r) {
         std::vector<std::string> out;
-        for (const auto& [k, v] : json::parse(r->body).items()) out.push_back(k);
+        const auto body = json::parse(r->body);  // items() refers to it: keep it alive
+        for (const auto& [k, v] : body.items()) out.push_back(k);
         return out;
     };
     auto r = get_filtered("/v1/agent/services", "Meta.tier == data or Port == 1");
