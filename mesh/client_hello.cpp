@@ -129,7 +129,12 @@ std::expected<client_hello_info, hello_error> parse_client_hello(
                     if (!valid_host_char(ch)) return std::unexpected(hello_error::bad_extension);
                     host.push_back(static_cast<char>(std::tolower(ch)));
                 }
-                if (host.back() == '.') host.pop_back();
+                if (host.back() == '.') host.pop_back();  // one FQDN dot is tolerated
+                // Empty labels ("a..b", ".a", "a..", "."): not a host name (RFC 6066 §3), and
+                // the SNI must never keep a trailing dot (found by fuzz/client_hello_fuzz).
+                if (host.empty() || host.front() == '.' || host.back() == '.' ||
+                    host.find("..") != std::string::npos)
+                    return std::unexpected(hello_error::bad_extension);
                 out.sni = std::move(host);
             }
         } else if (type == 16) {  // ALPN

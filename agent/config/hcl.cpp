@@ -247,6 +247,9 @@ class lexer {
         return off_ + ahead < src_.size() ? src_[off_ + ahead] : '\0';
     }
     char32_t cur_cp() const {
+        // At the end like cur(): U+0000, never a read past the text (found by
+        // fuzz/config_hcl_fuzz: "0xZ" at the very end scanned on past the input).
+        if (at_end()) return 0;
         char32_t cp = 0;
         utf8_decode(src_, off_, cp);  // the text was validated up front
         return cp;

@@ -1,6 +1,11 @@
 #pragma once
 // Internal to the config loader: derived defaults and validation (Consul's texts where Consul
 // has one, see ../shared/docs/consul-wanfed.md §10).
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <vector>
+
 #include "agent/config/config.hpp"
 #include "agent/config/decode.hpp"
 

@@ -383,6 +383,22 @@ TEST(HclParse, KeyAndValuePositions) {
     EXPECT_EQ(list.as_array()[1].pos.to_string(), "t.hcl:8:3");
 }
 
+// Regression (fuzz/config_hcl_fuzz): an invalid hex number at the very end of the text
+// ("0x" + letters) made the lexer index the text at its size (cur_cp() past the end: a
+// string_view precondition violation, UB that clang's UBSan reports; in a gcc build it happens
+// to read the NUL of parse_hcl's copy). The same input is the seed
+// fuzz/corpus/config_hcl/regression-hex-at-end, replayed by every fuzz run.
+TEST(HclParse, FuzzRegressionInvalidHexNumberAtEndOfInput) {
+    for (std::string_view text :
+         {"i = 0xZz", "i= 0xN10__cxxabiv120__si_class_type_infoEe", "i = 0x", "i = -0xg\xc3\xa9"}) {
+        auto r = parse_hcl(text, "f.hcl");
+        ASSERT_FALSE(r) << text;
+        EXPECT_NE(r.error().message.find("invalid hexadecimal number '"), std::string::npos)
+            << r.error().to_string();
+        EXPECT_EQ(r.error().pos.line, 1) << text;
+    }
+}
+
 TEST(HclParse, LeadingBraceMeansJson) {
     const value root = parse_ok("\n  {\"a\": {\"b\": 1},\n   \"c\": [1.5]}");
     EXPECT_EQ(root.how, origin::literal);  // JSON document, not an HCL body

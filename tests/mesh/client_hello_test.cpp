@@ -2,39 +2,18 @@
 // corruption cases.
 #include "mesh/client_hello.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/ssl.h>
-
 #include <gtest/gtest.h>
 
 #include <random>
+
+#include "tests/support/client_hello.hpp"
 
 using namespace meshfed::mesh;
 
 namespace {
 
-// The bytes an OpenSSL client sends first, with this SNI and ALPN list.
 std::vector<std::uint8_t> real_hello(const std::string& sni, const std::vector<std::string>& alpn) {
-    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-    SSL* ssl = SSL_new(ctx);
-    BIO* rbio = BIO_new(BIO_s_mem());
-    BIO* wbio = BIO_new(BIO_s_mem());
-    SSL_set_bio(ssl, rbio, wbio);
-    if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
-    std::string wire;
-    for (const auto& p : alpn) {
-        wire.push_back(static_cast<char>(p.size()));
-        wire += p;
-    }
-    if (!wire.empty())
-        SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
-                            static_cast<unsigned>(wire.size()));
-    SSL_connect(ssl);  // writes the ClientHello, then wants to read
-    std::vector<std::uint8_t> out(BIO_pending(wbio));
-    BIO_read(wbio, out.data(), static_cast<int>(out.size()));
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    return out;
+    return meshfed::test::openssl_client_hello(sni, alpn);
 }
 
 // Re-frames a single-record hello as two records split at `at` bytes of payload.
@@ -135,6 +114,20 @@ TEST(ClientHello, BadSniCharacters) {
     ASSERT_NE(at, std::string::npos);
     hello[at + 3] = 0;
     EXPECT_EQ(parse_client_hello(hello).error(), hello_error::bad_extension);
+}
+
+// Regression (fuzz/client_hello_fuzz): "x.consul.." came out as "x.consul." (only one dot was
+// dropped), breaking the no-trailing-dot promise; names with empty labels are malformed.
+TEST(ClientHello, FuzzRegressionSniWithEmptyLabelsIsBadExtension) {
+    for (const char* name :
+         {"server.dc1.consul..", "server..dc1.consul", ".server.dc1.consul", "."}) {
+        auto r = parse_client_hello(real_hello(name, {}));
+        ASSERT_FALSE(r) << name;
+        EXPECT_EQ(r.error(), hello_error::bad_extension) << name;
+    }
+    auto r = parse_client_hello(real_hello("Server.DC1.Consul.", {}));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->sni, "server.dc1.consul");
 }
 
 TEST(ClientHello, RandomMutationsNeverCrash) {

@@ -1,0 +1,13 @@
+quote    = "say \"hi\""
+backs    = "C:\\path\\to"
+controls = "tab\there\nnew line\rcr"
+bells    = "\a\b\f\v"
+hex      = "\x41\x42"
+octal    = "\101\102\060"
+unicode  = "\u00e9\u4e2d"
+astral   = "\U0001F600"
+interp   = "${var.x} and ${lookup(m, "k")} and \"${y}\""
+raw_esc  = "${a\nb}"
+dollars  = "$${not} $x {x}"
+"key\twith\ttabs" = 1
+"" = "empty key"

@@ -1,0 +1,2 @@
+datacenter = "dc1"
+data_dir   = "C:\data"

@@ -1,0 +1,4 @@
+ports = 8300
+ports {
+  server = 8300
+}

@@ -1,0 +1,4 @@
+datacenter = "dc1"
+script = <<EOT
+echo hi
+EOT

@@ -1,0 +1,4 @@
+retry_join = [
+  "a"
+  "b"
+]

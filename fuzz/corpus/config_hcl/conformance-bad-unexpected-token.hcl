@@ -1,0 +1,4 @@
+datacenter = "dc1"
+ports {
+  server = 8300;
+}

@@ -1,0 +1,4 @@
+datacenter = "dc1"
+/* the rest is
+   commented out
+server = true

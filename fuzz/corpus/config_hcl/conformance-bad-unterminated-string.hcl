@@ -1,0 +1,3 @@
+datacenter = "dc1"
+node_name  = "n1
+server     = true
