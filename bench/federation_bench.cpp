@@ -32,25 +32,13 @@ struct proc_figures {
 };
 
 proc_figures read_proc(pid_t pid) {
+    using meshfed::bench::cpu_ticks;
+    using meshfed::bench::status_kb;
     proc_figures f;
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);) {
-        std::istringstream in(line);
-        std::string key;
-        double kb = 0;
-        in >> key >> kb;
-        if (key == "VmRSS:") f.rss_mb = kb / 1024;
-        if (key == "RssAnon:") f.anon_mb = kb / 1024;
-    }
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), {});
-    // Fields after the ")" of the command name: state is field 3; utime 14, stime 15.
-    std::istringstream rest(text.substr(text.rfind(')') + 2));
-    std::vector<std::string> fields;
-    for (std::string x; rest >> x;) fields.push_back(x);
-    if (fields.size() > 12)
-        f.cpu_s = (std::stod(fields[11]) + std::stod(fields[12])) /
-                  static_cast<double>(::sysconf(_SC_CLK_TCK));
+    f.rss_mb = static_cast<double>(status_kb(pid, "VmRSS").value_or(0)) / 1024;
+    f.anon_mb = static_cast<double>(status_kb(pid, "RssAnon").value_or(0)) / 1024;
+    f.cpu_s = static_cast<double>(cpu_ticks(pid).value_or(0)) /
+              static_cast<double>(::sysconf(_SC_CLK_TCK));
     return f;
 }
 

@@ -61,6 +61,8 @@ using ms = std::chrono::milliseconds;
 using steady = std::chrono::steady_clock;
 using json = nlohmann::json;
 using meshfed::bench::cpu_model;
+using meshfed::bench::cpu_ticks;
+using meshfed::bench::status_kb;
 
 namespace {
 
@@ -238,16 +240,6 @@ std::string read_first_line(const fs::path& p) {
     return line;
 }
 
-// A "Key:   123 kB" field of /proc/PID/status (VmRSS; RssAnon = private memory, the rest of
-// VmRSS is mapped files such as shared libraries).
-std::optional<long> status_kb(pid_t pid, const std::string& key) {
-    std::ifstream in(fmt::format("/proc/{}/status", pid));
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
-    return std::nullopt;
-}
-
 // Proportional set size (/proc/PID/smaps_rollup): shared pages (libraries, the binary's text)
 // divided among the processes that map them, i.e. what one more agent really costs.
 std::optional<long> pss_kb(pid_t pid) {
@@ -256,18 +248,6 @@ std::optional<long> pss_kb(pid_t pid) {
     while (std::getline(in, line))
         if (line.rfind("Pss:", 0) == 0) return std::stol(line.substr(4));
     return std::nullopt;
-}
-
-// utime+stime of all threads, in clock ticks (/proc/PID/stat fields 14 and 15).
-std::optional<long long> cpu_ticks(pid_t pid) {
-    std::string stat = read_first_line(fmt::format("/proc/{}/stat", pid));
-    auto paren = stat.rfind(')');
-    if (paren == std::string::npos) return std::nullopt;
-    std::istringstream in(stat.substr(paren + 2));
-    std::vector<std::string> f;
-    for (std::string t; in >> t;) f.push_back(t);
-    if (f.size() < 13) return std::nullopt;  // f[0] is field 3 (state)
-    return std::stoll(f[11]) + std::stoll(f[12]);
 }
 
 // Sum of on-CPU nanoseconds of all threads (/proc/PID/task/*/schedstat): a finer cross-check of

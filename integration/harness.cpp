@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/httplib.hpp"
+#include "integration/support.hpp"
 
 namespace meshfed::harness {
 
@@ -599,18 +600,8 @@ bool federation::wan_status(const std::string& name, const std::string& member,
     return false;
 }
 
-template <class Pred>
-static bool poll_until(Pred pred, std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(200ms);
-    }
-    return pred();
-}
-
 bool federation::wan_alive_everywhere(std::chrono::milliseconds limit) {
-    const bool ok = poll_until(
+    const bool ok = meshfed::it::eventually(
         [&] {
             for (auto* viewer : all_servers())
                 for (auto* s : all_servers())
@@ -625,7 +616,7 @@ bool federation::wan_alive_everywhere(std::chrono::milliseconds limit) {
 
 bool federation::all_pairs_reachable(std::chrono::milliseconds limit, std::string* failing) {
     std::set<std::pair<std::string, std::string>> done;
-    const bool ok = poll_until(
+    const bool ok = meshfed::it::eventually(
         [&] {
             for (auto& from : dcs_)
                 for (auto& to : dcs_) {
@@ -648,7 +639,7 @@ bool federation::all_pairs_reachable(std::chrono::milliseconds limit, std::strin
 }
 
 bool federation::federation_states_complete(std::chrono::milliseconds limit) {
-    const bool ok = poll_until(
+    const bool ok = meshfed::it::eventually(
         [&] {
             for (auto& d : dcs_) {
                 auto j = get(d->spec.name, "/v1/internal/federation-states");
