@@ -916,6 +916,12 @@ int agent::run() {
     }
     s.tls = *tls;
     s.lock_fd = lock_data_dir(c.data_dir);
+    // Connection caps (rpc_max_conns_per_client, the HTTP limit) should bind before the default
+    // 1024 descriptors do.
+    if (auto fl = net::raise_fd_limit())
+        s.log->debug("open file limit: {} (was {})", fl->after, fl->before);
+    else
+        s.log->warn("could not raise the open file limit: {}", fl.error().message());
     s.start_rpc();
     s.start_wan();
     s.start_http();

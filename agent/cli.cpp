@@ -184,6 +184,9 @@ int run_cli(const std::vector<std::string>& raw_args, std::ostream& out, std::os
                        "How long the check may stay critical before deregistration (6h)");
     gw_cmd->add_option("--bind-address", gw_opts.bind_addresses,
                        "name=ip:port to listen on instead of -address/-wan-address (repeatable)");
+    gw_cmd->add_option("--admin-bind", gw_opts.admin_bind,
+                       "ip:port for the gateway's admin listener (GET /stats, /ready); "
+                       "off unless set");
     gw_cmd->add_option("--http-addr", gw_opts.http.http_addr,
                        "Address of the local agent's HTTP API (also CONSUL_HTTP_ADDR, "
                        "MESHFED_HTTP_ADDR)");

@@ -15,6 +15,7 @@
 #include <asio/signal_set.hpp>
 #include <nlohmann/json.hpp>
 
+#include "agent/http/http_api.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "mesh/gateway_proxy.hpp"
@@ -95,7 +96,34 @@ std::optional<std::string> check_mesh_gateway_flags(mesh_gateway_options& o) {
         if (!net::parse_ip_port(b.substr(eq + 1)))
             return fmt::format("invalid -bind-address \"{}\": expected name=ip:port", b);
     }
+    if (!o.admin_bind.empty()) {
+        if (o.admin_bind.starts_with("localhost:"))
+            o.admin_bind = "127.0.0.1" + o.admin_bind.substr(9);
+        if (!net::parse_ip_port(o.admin_bind))
+            return fmt::format("invalid -admin-bind \"{}\": expected ip:port", o.admin_bind);
+    }
     return std::nullopt;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> mesh_gateway_counters(
+    const mesh::proxy_stats& s) {
+    std::vector<std::pair<std::string, std::uint64_t>> out = {
+        {"accepted", s.accepted},
+        {"refused_source_cap", s.refused_source_cap},
+        {"hello_timeouts", s.hello_timeouts},
+        {"bad_hello", s.bad_hello},
+        {"unknown_sni", s.unknown_sni},
+        {"active", s.active},
+    };
+    for (const auto& [route, r] : s.routes) {
+        const std::pair<const char*, std::uint64_t> per[] = {
+            {"connections", r.connections}, {"upstream_failures", r.upstream_failures},
+            {"no_endpoint", r.no_endpoint}, {"bytes_up", r.bytes_up},
+            {"bytes_down", r.bytes_down},
+        };
+        for (const auto& [name, v] : per) out.emplace_back("route." + route + "." + name, v);
+    }
+    return out;
 }
 
 nlohmann::json mesh_gateway_registration(const mesh_gateway_options& o) {
@@ -239,6 +267,8 @@ int run_mesh_gateway(mesh_gateway_options o, std::ostream& out, std::ostream& er
         return 1;
     }
 
+    if (auto fl = net::raise_fd_limit(); !fl)
+        log->warn("mesh-gateway: could not raise the open file limit: {}", fl.error().message());
     auto st = std::make_shared<gateway_state>();
     st->proxy = std::make_unique<mesh::gateway_proxy>(st->io.get_executor(), dc, domain);
     for (const auto& a : mesh_gateway_listen_addresses(o)) {
@@ -250,6 +280,45 @@ int run_mesh_gateway(mesh_gateway_options o, std::ostream& out, std::ostream& er
             err << fmt::format("mesh-gateway: cannot listen on {}: {}\n", a, ec.message());
             return 1;
         }
+    }
+    // The admin listener shares the proxy's io_context, so /stats reads the counters on the
+    // thread that writes them.
+    std::unique_ptr<http::http_api> admin;
+    if (!o.admin_bind.empty()) {
+        auto ep = *net::parse_ip_port(o.admin_bind);
+        http::http_config acfg;
+        acfg.bind_addr = ep.address().to_string();
+        acfg.port = ep.port();
+        acfg.max_connections = 64;
+        acfg.max_body = acfg.hard_max_body = 4096;
+        admin = std::make_unique<http::http_api>(
+            st->io, acfg,
+            [](std::string, std::string, std::vector<std::uint8_t>, rpc::reply_fn) {});
+        admin->add_route("/stats", {http::verb::get},
+                         [st](const http::request& req, http::respond_fn respond) {
+                             auto counters = mesh_gateway_counters(st->proxy->stats());
+                             http::response r;
+                             if (req.query_value("format") == "json") {
+                                 nlohmann::json j = nlohmann::json::object();
+                                 for (const auto& [k, v] : counters) j[k] = v;
+                                 r.body = j.dump();
+                             } else {
+                                 r.content_type = "text/plain";
+                                 for (const auto& [k, v] : counters)
+                                     r.body += fmt::format("meshfed.gateway.{}: {}\n", k, v);
+                             }
+                             respond(std::move(r));
+                         });
+        admin->add_route("/ready", {http::verb::get},
+                         [](const http::request&, http::respond_fn respond) {
+                             respond({200, "LIVE\n", "text/plain", {}});
+                         });
+        if (auto started = admin->start(); !started) {
+            err << "mesh-gateway: admin listener: " << started.error() << "\n";
+            return 1;
+        }
+        log->info("mesh-gateway: admin listener on {}:{} (GET /stats, /ready)", acfg.bind_addr,
+                  admin->port());
     }
     if (o.register_service) {
         auto body = mesh_gateway_registration(o).dump();
@@ -290,6 +359,7 @@ int run_mesh_gateway(mesh_gateway_options o, std::ostream& out, std::ostream& er
                   sig == SIGINT ? "interrupt" : "terminated");
         st->stopping = true;
         st->proxy->stop();
+        if (admin) admin->stop();
         st->io.stop();
     });
     st->io.run();

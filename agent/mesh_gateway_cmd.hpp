@@ -12,11 +12,13 @@
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "agent/cli_http.hpp"
+#include "mesh/gateway_proxy.hpp"
 
 namespace meshfed::agent {
 
@@ -31,6 +33,10 @@ struct mesh_gateway_options {
     std::string proxy_id;     // -proxy-id (default: the service name)
     std::string deregister_after_critical = "6h";
     std::vector<std::string> bind_addresses;  // -bind-address name=ip:port (repeatable)
+    // -admin-bind ip:port: Envoy's admin listener, reduced to what meshfed's proxy has:
+    // GET /stats (counters, "name: value" lines; ?format=json), GET /ready. Envoy binds
+    // localhost:19000 by default; ours is off unless set, so several gateways share a host.
+    std::string admin_bind;
     cli::http_flags http;
 };
 
@@ -39,6 +45,11 @@ std::optional<std::string> check_mesh_gateway_flags(mesh_gateway_options& o);
 
 // The body of PUT /v1/agent/service/register (Consul's AgentServiceRegistration).
 nlohmann::json mesh_gateway_registration(const mesh_gateway_options& o);
+
+// The counters GET /stats reports, in order: accepted, refused_source_cap, hello_timeouts,
+// bad_hello, unknown_sni, active, then per route "route.<route>.<counter>".
+std::vector<std::pair<std::string, std::uint64_t>> mesh_gateway_counters(
+    const mesh::proxy_stats& s);
 
 // Where the proxy listens: every -bind-address, else the -address and (if different) the
 // -wan-address. Each entry "ip:port".

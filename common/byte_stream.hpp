@@ -28,9 +28,9 @@ class byte_stream {
 };
 
 // Wraps any Asio AsyncReadStream/AsyncWriteStream with a lowest_layer() (tcp::socket,
-// ssl::stream<tcp::socket>).
+// ssl::stream<tcp::socket>; tls/stream.hpp refines reads for the latter).
 template <class Stream>
-class asio_byte_stream final : public byte_stream {
+class asio_byte_stream : public byte_stream {
   public:
     explicit asio_byte_stream(Stream s) : stream_(std::move(s)) {}
     asio::any_io_executor get_executor() override { return stream_.get_executor(); }

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace meshfed::net {
@@ -72,6 +74,20 @@ std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s) {
     auto addr = asio::ip::make_address(std::string(host), ec);
     if (ec) return std::nullopt;
     return asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port));
+}
+
+std::expected<fd_limit, std::error_code> raise_fd_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return std::unexpected(std::error_code(errno, std::generic_category()));
+    fd_limit out{rl.rlim_cur, rl.rlim_cur};
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return std::unexpected(std::error_code(errno, std::generic_category()));
+        out.after = rl.rlim_cur;
+    }
+    return out;
 }
 
 }  // namespace meshfed::net

@@ -2,6 +2,7 @@
 // Small socket helpers shared by every listener (RPC port, WAN gossip, mesh gateway).
 // Errors: std::error_code, never exceptions.
 #include <cstdint>
+#include <expected>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,14 @@ std::string remote_ip(const asio::ip::tcp::socket& s);
 
 // The IP addresses assigned to this host's interfaces (getifaddrs), in interface order.
 std::vector<asio::ip::address> interface_addresses();
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (what Go's runtime does for Consul at
+// startup), so a listener's connection caps, not the default 1024 descriptors, bound it.
+// Returns {soft before, soft after}; an error when getrlimit/setrlimit fails.
+struct fd_limit {
+    std::uint64_t before = 0, after = 0;
+};
+std::expected<fd_limit, std::error_code> raise_fd_limit();
 
 // "ip:port" or "[v6]:port" (a literal address, port 1-65535) -> endpoint; nullopt otherwise.
 std::optional<asio::ip::tcp::endpoint> parse_ip_port(std::string_view s);

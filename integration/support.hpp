@@ -54,8 +54,10 @@ struct meshfed_agent {
 };
 
 // Starts `meshfed agent` as a server of `dc` with its WAN port free on 127.0.0.1.
+// `gossip_hcl`: the gossip_wan block (a config file may hold only one).
 inline meshfed_agent start_meshfed(const temp_dir& root, const std::string& node,
-                                   const std::string& dc, const std::string& extra_hcl = "") {
+                                   const std::string& dc, const std::string& extra_hcl = "",
+                                   const std::string& gossip_hcl = fast_gossip_hcl()) {
     meshfed_agent a;
     a.node = node;
     a.dc = dc;
@@ -71,7 +73,7 @@ inline meshfed_agent start_meshfed(const temp_dir& root, const std::string& node
                       "\"\nlog_level = \"debug\"\n"
                       "ports {\n  serf_wan = " +
                       std::to_string(a.serf_port) + "\n  server = " + std::to_string(a.rpc_port) +
-                      "\n  http = " + std::to_string(a.http_port) + "\n}\n" + fast_gossip_hcl() +
+                      "\n  http = " + std::to_string(a.http_port) + "\n}\n" + gossip_hcl +
                       extra_hcl;
     std::ofstream(a.dir / "server.hcl") << cfg;
     a.proc = std::make_unique<child_process>(

@@ -71,7 +71,7 @@ asio::awaitable<std::expected<std::unique_ptr<byte_stream>, std::string>> gatewa
         co_return std::unexpected(fmt::format("TLS to {} via mesh gateway {} (SNI {}, ALPN {}): {}",
                                               who, gw, tls_->server_sni(target), alpn, s.error()));
     }
-    co_return make_byte_stream(std::move(**s));
+    co_return tls::make_byte_stream(std::move(**s));
 }
 
 rpc::dialer_fn gateway_dialer::rpc_dialer() {

@@ -241,7 +241,12 @@ struct gateway_proxy::impl : std::enable_shared_from_this<gateway_proxy::impl> {
             std::string ip = net::remote_ip(sock);
             auto slot = limiter->acquire(ip);
             if (!slot) {
-                ++stats.refused_source_cap;
+                // The first and every 100th: a flood from one address must not flood the log.
+                if (stats.refused_source_cap++ % 100 == 0)
+                    log->warn(
+                        "mesh-gateway: refusing connection from {}: {} connections from "
+                        "that address already open ({} refused so far)",
+                        ip, opts.max_conns_per_source, stats.refused_source_cap);
                 continue;
             }
             ++stats.accepted;

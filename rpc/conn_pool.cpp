@@ -201,7 +201,7 @@ dialer_fn classic_dialer(asio::any_io_executor ex, std::shared_ptr<tls::configur
             auto [tec, tn] =
                 co_await asio::async_write(**s, asio::buffer(&multiplex, 1), nothrow_awaitable);
             if (tec) co_return std::unexpected(fmt::format("write: {}", tec.message()));
-            co_return make_byte_stream(std::move(**s));
+            co_return tls::make_byte_stream(std::move(**s));
         }
         std::uint8_t multiplex = 0x04;
         auto [wec, n] =

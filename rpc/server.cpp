@@ -255,9 +255,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             auto hello = tls::configurator::hello_of((*s)->native_handle());
             log->trace("rpc: native TLS connection from {} sni={} alpn={}", peer, hello.sni, alpn);
             if (alpn == tls::alpn::rpc_multi) {
-                co_await serve_mux(self, make_byte_stream(std::move(**s)), peer);
+                co_await serve_mux(self, tls::make_byte_stream(std::move(**s)), peer);
             } else if (alpn == tls::alpn::rpc_single) {
-                co_await serve_single(make_byte_stream(std::move(**s)), peer);
+                co_await serve_single(tls::make_byte_stream(std::move(**s)), peer);
             } else if (alpn == tls::alpn::wan_gossip_packet ||
                        alpn == tls::alpn::wan_gossip_stream) {
                 // Server-only protocol: the peer must be a server (CVE-2021-37219).
@@ -269,7 +269,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                 }
                 auto& hook = alpn == tls::alpn::wan_gossip_packet ? gossip_packet : gossip_stream;
                 if (hook) {
-                    hook(make_byte_stream(std::move(**s)));
+                    hook(tls::make_byte_stream(std::move(**s)));
                 } else {
                     log->warn(
                         "rpc: discarding {} connection from {}: WAN federation via mesh "
@@ -337,9 +337,9 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
                     co_return;
                 }
                 if (*inner == type_multiplex_v2) {
-                    co_await serve_mux(self, make_byte_stream(std::move(**s)), peer);
+                    co_await serve_mux(self, tls::make_byte_stream(std::move(**s)), peer);
                 } else if (*inner == type_consul) {
-                    co_await serve_single(make_byte_stream(std::move(**s)), peer);
+                    co_await serve_single(tls::make_byte_stream(std::move(**s)), peer);
                 } else {
                     ++stats.unrecognized_byte;
                     log->error("rpc: unrecognized RPC byte inside TLS: byte={} from={}", *inner,
@@ -366,11 +366,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
             std::string ip = net::remote_ip(sock);
             auto slot = limiter->acquire(ip);
             if (!slot) {
-                ++stats.rejected_conn_limit;
-                log->warn(
-                    "rpc: rejecting connection from {}: rpc_max_conns_per_client ({}) "
-                    "reached",
-                    ip, lim.max_conns_per_client);
+                // The first and every 100th: a flood from one address must not flood the log.
+                if (stats.rejected_conn_limit++ % 100 == 0)
+                    log->warn(
+                        "rpc: rejecting connection from {}: rpc_max_conns_per_client ({}) "
+                        "reached ({} rejected so far)",
+                        ip, lim.max_conns_per_client, stats.rejected_conn_limit);
                 continue;
             }
             ++stats.accepted;

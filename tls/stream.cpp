@@ -1,5 +1,6 @@
 #include "tls/stream.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 
@@ -46,6 +47,35 @@ std::string failure_reason(tls_stream& s, std::error_code ec) {
 }
 
 }  // namespace
+
+namespace {
+class tls_byte_stream final : public asio_byte_stream<tls_stream> {
+  public:
+    using asio_byte_stream::asio_byte_stream;
+    asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(
+        asio::mutable_buffer buf) override {
+        auto [ec, n] = co_await stream().async_read_some(buf, nothrow_awaitable);
+        if (ec || n == 0) co_return std::pair<std::error_code, std::size_t>{ec, n};
+        // Records already in the engine's input decrypt without I/O. Anything else (no full
+        // record, close_notify, an alert) is left for the next async_read_some to report.
+        SSL* ssl = stream().native_handle();
+        auto* p = static_cast<unsigned char*>(buf.data());
+        while (n < buf.size()) {
+            std::size_t got = 0;
+            if (SSL_read_ex(ssl, p + n, buf.size() - n, &got) != 1 || got == 0) {
+                ERR_clear_error();
+                break;
+            }
+            n += got;
+        }
+        co_return std::pair<std::error_code, std::size_t>{ec, n};
+    }
+};
+}  // namespace
+
+std::unique_ptr<byte_stream> make_byte_stream(tls_stream s) {
+    return std::make_unique<tls_byte_stream>(std::move(s));
+}
 
 std::unique_ptr<tls_stream> make_stream(asio::ip::tcp::socket sock, SSL_CTX* ctx) {
     // asio::ssl::context takes ownership of the handle it is given: hand it its own reference.

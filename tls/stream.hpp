@@ -13,6 +13,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/stream.hpp>
 
+#include "common/byte_stream.hpp"
 #include "tls/configurator.hpp"
 
 namespace meshfed::tls {
@@ -32,6 +33,12 @@ asio::awaitable<std::expected<std::unique_ptr<tls_stream>, std::string>> client_
 // Server: handshake with `ctx` (incoming_rpc() or incoming_alpn()) under the deadline.
 asio::awaitable<std::expected<std::unique_ptr<tls_stream>, std::string>> server_handshake(
     asio::ip::tcp::socket sock, std::shared_ptr<SSL_CTX> ctx, std::chrono::milliseconds timeout);
+
+// A finished TLS stream as a byte_stream. Its read_some also returns the plaintext of every
+// further record already received and buffered (SSL_read without I/O), not one record per call
+// as ssl::stream::async_read_some does: peers that write small records (Go's yamux writes a
+// frame's header and body separately) then cost one wake-up per batch instead of per record.
+std::unique_ptr<byte_stream> make_byte_stream(tls_stream s);
 
 // The protocol ALPN negotiated on a finished handshake ("" = none).
 std::string negotiated_alpn(tls_stream& s);

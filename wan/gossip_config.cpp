@@ -17,6 +17,7 @@ std::vector<std::string> gossip_config::validate() const {
     positive("retransmit_mult", retransmit_mult);
     positive("push_pull_interval", push_pull_interval.count());
     positive("reconnect_interval", reconnect_interval.count());
+    positive("tcp_timeout", tcp_timeout.count());
     // memberlist requires the probe to time out before the next probe round starts.
     if (probe_timeout.count() > 0 && probe_interval.count() > 0 && probe_timeout > probe_interval) {
         errs.push_back(

@@ -3,8 +3,8 @@
 // Defaults are what a Consul server runs on its WAN pool: memberlist's DefaultWANConfig with
 // Consul's agent defaults applied on top (agent/config/default.go gives gossip_wan
 // gossip_nodes = 3 and retransmit_mult = 4, the LAN values, not memberlist's WAN 4). The
-// `gossip_wan { ... }` config block overrides the six fields Consul exposes, plus two meshfed
-// extensions: push_pull_interval and reconnect_interval.
+// `gossip_wan { ... }` config block overrides the six fields Consul exposes, plus three meshfed
+// extensions: push_pull_interval, reconnect_interval and tcp_timeout.
 // Plain data; validate() returns every problem as text.
 #include <chrono>
 #include <string>
@@ -27,7 +27,7 @@ struct gossip_config {
     int awareness_max_multiplier = 8;
     ms push_pull_interval{60000};
     ms gossip_to_the_dead_time{60000};
-    ms tcp_timeout{30000};
+    ms tcp_timeout{30000};  // also the deadline of an inbound stream (gossip_wan.tcp_timeout)
     int udp_buffer_size = 1400;
     // serf settings of Consul's WAN pool.
     ms dead_node_reclaim_time{30000};

@@ -65,6 +65,8 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
     transport_stats stats;
     std::shared_ptr<spdlog::logger> log = get_logger("agent.wan");
     int inbound = 0;
+    std::shared_ptr<net::source_limiter> per_ip =
+        std::make_shared<net::source_limiter>(max_inbound_streams_per_ip);
     bool running = false;
     std::vector<std::uint8_t> udp_buf = std::vector<std::uint8_t>(65536);
     std::shared_ptr<wanfed::tunnel> tunnel;
@@ -251,9 +253,9 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
 
     wire::wire_stats stream_stats;  // drops while reading TCP streams
 
-    asio::awaitable<void> inbound_stream(std::shared_ptr<impl> self,
-                                         std::unique_ptr<byte_stream> sock, node_addr from,
-                                         const char* path) {
+    asio::awaitable<void> inbound_stream(
+        std::shared_ptr<impl> self, std::unique_ptr<byte_stream> sock, node_addr from,
+        const char* path, [[maybe_unused]] std::optional<net::source_limiter::lease> slot = {}) {
         ++inbound;
         ++stats.tcp_in;
         auto deadline = clock::now() + mlp->config().timing.tcp_timeout;
@@ -295,8 +297,22 @@ struct transport::impl : std::enable_shared_from_this<transport::impl> {
             }
             std::error_code rec;
             auto remote = sock.remote_endpoint(rec);
-            node_addr from = rec ? node_addr{} : to_node_addr(remote.address(), remote.port());
-            asio::co_spawn(ex, inbound_stream(self, make_byte_stream(std::move(sock)), from, "TCP"),
+            if (rec) continue;  // already gone
+            node_addr from = to_node_addr(remote.address(), remote.port());
+            auto slot = per_ip->acquire(remote.address().to_string());
+            if (!slot) {
+                // Logged once per 100 so a flood does not flood the log as well.
+                if (stats.tcp_in_refused_source_cap++ % 100 == 0)
+                    log->warn(
+                        "memberlist: refusing TCP stream from {}: {} streams from that "
+                        "address already open ({} refused so far)",
+                        remote.address().to_string(), max_inbound_streams_per_ip,
+                        stats.tcp_in_refused_source_cap);
+                continue;
+            }
+            asio::co_spawn(ex,
+                           inbound_stream(self, make_byte_stream(std::move(sock)), from, "TCP",
+                                          std::move(slot)),
                            asio::detached);
         }
     }

@@ -27,7 +27,8 @@ class tunnel;
 struct transport_stats {
     std::uint64_t udp_in = 0, udp_out = 0, udp_send_errors = 0;
     std::uint64_t tcp_in = 0, tcp_out = 0, tcp_errors = 0;
-    std::uint64_t tcp_in_refused_busy = 0;  // over max_inbound_streams
+    std::uint64_t tcp_in_refused_busy = 0;        // over max_inbound_streams
+    std::uint64_t tcp_in_refused_source_cap = 0;  // over max_inbound_streams_per_ip
     std::uint64_t tcp_in_timeouts = 0;
     std::uint64_t tunnel_route_errors = 0;  // wanfed: member names without a datacenter
 };
@@ -64,6 +65,10 @@ class transport {
     const transport_stats& stats() const;
 
     static constexpr int max_inbound_streams = 128;
+    // Per source IP on 8302/tcp (memberlist has none): one host cannot hold every slot. A
+    // peer needs a few at once (push/pull, fallback ping); tunnelled streams are capped on
+    // the RPC port instead.
+    static constexpr int max_inbound_streams_per_ip = 32;
     static constexpr std::size_t max_stream_read = 24 * 1024 * 1024;
 
   private:

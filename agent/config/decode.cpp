@@ -232,6 +232,7 @@ const std::vector<field>& schema() {
                       // meshfed extensions (memberlist/serf knobs Consul does not expose)
                       duration_opt("push_pull_interval", CFG(gossip_wan.push_pull_interval)),
                       duration_opt("reconnect_interval", CFG(gossip_wan.reconnect_interval)),
+                      duration_opt("tcp_timeout", CFG(gossip_wan.tcp_timeout)),
                       string_opt("label", CFG(gossip_wan.label)),
                   }),
             {"reconnect_timeout_wan",

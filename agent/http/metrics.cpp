@@ -71,6 +71,8 @@ void transport_metrics(collector& c, const wan::transport_stats& s) {
               {{"network", "wan"}, {"kind", "tcp"}});
     c.counter("consul.meshfed.transport.errors", s.tcp_in_refused_busy, "Gossip transport errors",
               {{"network", "wan"}, {"kind", "tcp_refused_busy"}});
+    c.counter("consul.meshfed.transport.errors", s.tcp_in_refused_source_cap,
+              "Gossip transport errors", {{"network", "wan"}, {"kind", "tcp_refused_source_cap"}});
     c.counter("consul.meshfed.transport.errors", s.tcp_in_timeouts, "Gossip transport errors",
               {{"network", "wan"}, {"kind", "tcp_timeout"}});
     c.counter("consul.meshfed.transport.errors", s.tunnel_route_errors, "Gossip transport errors",

@@ -49,6 +49,39 @@ TEST(MeshGatewayCmd, ConsulsFlagChecksInConsulsOrder) {
     EXPECT_EQ(check_mesh_gateway_flags(o), "invalid -bind-address \"nope\": expected name=ip:port");
 }
 
+TEST(MeshGatewayCmd, AdminBindTakesIpPortOrLocalhost) {
+    auto o = gw();
+    o.admin_bind = "localhost:19000";  // Envoy's default spelling
+    EXPECT_EQ(check_mesh_gateway_flags(o), std::nullopt);
+    EXPECT_EQ(o.admin_bind, "127.0.0.1:19000");
+    o = gw();
+    o.admin_bind = "19000";
+    EXPECT_EQ(check_mesh_gateway_flags(o), "invalid -admin-bind \"19000\": expected ip:port");
+}
+
+// GET /stats on the admin listener: the proxy's counters, then each route's.
+TEST(MeshGatewayCmd, StatsNameEveryCounterAndEachRoute) {
+    meshfed::mesh::proxy_stats s;
+    s.accepted = 7;
+    s.refused_source_cap = 1;
+    s.hello_timeouts = 2;
+    s.bad_hello = 3;
+    s.unknown_sni = 4;
+    s.active = 5;
+    s.routes["dc:dc2"].connections = 6;
+    s.routes["dc:dc2"].bytes_up = 100;
+    auto c = meshfed::agent::mesh_gateway_counters(s);
+    ASSERT_EQ(c.size(), 6u + 5u);
+    EXPECT_EQ(c[0], (std::pair<std::string, std::uint64_t>{"accepted", 7}));
+    EXPECT_EQ(c[1], (std::pair<std::string, std::uint64_t>{"refused_source_cap", 1}));
+    EXPECT_EQ(c[2], (std::pair<std::string, std::uint64_t>{"hello_timeouts", 2}));
+    EXPECT_EQ(c[3], (std::pair<std::string, std::uint64_t>{"bad_hello", 3}));
+    EXPECT_EQ(c[4], (std::pair<std::string, std::uint64_t>{"unknown_sni", 4}));
+    EXPECT_EQ(c[5], (std::pair<std::string, std::uint64_t>{"active", 5}));
+    EXPECT_EQ(c[6], (std::pair<std::string, std::uint64_t>{"route.dc:dc2.connections", 6}));
+    EXPECT_EQ(c[9], (std::pair<std::string, std::uint64_t>{"route.dc:dc2.bytes_up", 100}));
+}
+
 TEST(MeshGatewayCmd, RegistrationIsConsulsWanFederationGateway) {
     auto o = gw();
     ASSERT_EQ(check_mesh_gateway_flags(o), std::nullopt);

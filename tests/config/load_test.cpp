@@ -160,7 +160,8 @@ TEST(ConfigDecode, LeaveOnSignalsOptions) {
                 has_error("leave_on_terminate"));
 }
 
-// meshfed's two gossip_wan extensions: serf's reconnect interval and memberlist's push/pull.
+// meshfed's gossip_wan extensions: serf's reconnect interval, memberlist's push/pull and TCP
+// timeout.
 TEST(ConfigDecode, GossipPushPullAndReconnectIntervals) {
     auto d = load_hcl("");
     EXPECT_EQ(d.config.gossip_wan.push_pull_interval, 60s);
@@ -172,6 +173,13 @@ TEST(ConfigDecode, GossipPushPullAndReconnectIntervals) {
     EXPECT_EQ(r.config.gossip_wan.reconnect_interval, 2s);
     EXPECT_THAT(load_hcl("gossip_wan {\n reconnect_interval = \"0s\"\n}\n").errors,
                 has_error("gossip_wan.reconnect_interval must be positive"));
+    // memberlist's TCPTimeout: also the deadline of an inbound stream.
+    EXPECT_EQ(d.config.gossip_wan.tcp_timeout, 30s);
+    auto t = load_hcl("gossip_wan {\n tcp_timeout = \"4s\"\n}\n");
+    ASSERT_TRUE(t.ok()) << testing::PrintToString(t.errors);
+    EXPECT_EQ(t.config.gossip_wan.tcp_timeout, 4s);
+    EXPECT_THAT(load_hcl("gossip_wan {\n tcp_timeout = \"0s\"\n}\n").errors,
+                has_error("gossip_wan.tcp_timeout must be positive"));
 }
 
 TEST(ConfigDecode, JsonAndHclGiveTheSameConfig) {

@@ -11,6 +11,7 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 #include "common/asio_compat.hpp"
@@ -300,6 +301,66 @@ TEST_F(TlsHandshake, WithoutVerifyIncomingAClientWithoutCertificateIsServed) {
     EXPECT_TRUE(r.server) << r.server.error();
     ASSERT_FALSE(r.role);  // but it cannot reach server-only handlers
     EXPECT_THAT(r.role.error(), HasSubstr("peer presented no certificate"));
+}
+
+// The TLS byte_stream returns every record already received in one read_some, not one record
+// per call (Go's yamux writes a frame's header and body as separate records).
+TEST_F(TlsHandshake, ByteStreamReadReturnsEveryBufferedRecord) {
+    auto srv = make(tls_settings(pki.ca(), n1), server_id("dc1", "n1"));
+    auto cli = make(tls_settings(pki.ca(), n2), server_id("dc1", "n2"));
+    ASSERT_TRUE(srv && cli);
+    asio::io_context io;
+    asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+    auto port = acc.local_endpoint().port();
+    std::string first_read, all;
+    std::error_code end;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto [ec, sock] = co_await acc.async_accept(meshfed::nothrow_awaitable);
+            if (ec) co_return;
+            auto s = co_await server_handshake(std::move(sock), srv->incoming_rpc(), 5s);
+            if (!s) co_return;
+            auto bs = make_byte_stream(std::move(**s));
+            asio::steady_timer t(io, 300ms);  // let all 20 records arrive
+            co_await t.async_wait(meshfed::nothrow_awaitable);
+            std::vector<char> buf(64 * 1024);
+            for (int i = 0; i < 100; ++i) {
+                auto [rec, n] = co_await bs->read_some(asio::buffer(buf));
+                if (rec) {
+                    end = rec;
+                    break;
+                }
+                if (i == 0) first_read.assign(buf.data(), n);
+                all.append(buf.data(), n);
+            }
+        },
+        asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::ip::tcp::socket sock(io);
+            auto [ec] = co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), port},
+                                                    meshfed::nothrow_awaitable);
+            if (ec) co_return;
+            client_target t{"dc1", "n1", "", false};
+            auto s = co_await client_handshake(std::move(sock), *cli, t, 5s);
+            if (!s) co_return;
+            for (int i = 0; i < 20; ++i) {  // one SSL_write, one record each
+                std::string rec = "record-" + std::to_string(100 + i) + ";";
+                co_await asio::async_write(**s, asio::buffer(rec), meshfed::nothrow_awaitable);
+            }
+            asio::steady_timer t2(io, 600ms);
+            co_await t2.async_wait(meshfed::nothrow_awaitable);
+            (*s)->next_layer().close();
+        },
+        asio::detached);
+    io.run_for(10s);
+    std::string expected;
+    for (int i = 0; i < 20; ++i) expected += "record-" + std::to_string(100 + i) + ";";
+    EXPECT_EQ(first_read, expected);  // one read, twenty records
+    EXPECT_EQ(all, expected);
+    EXPECT_TRUE(end) << "the peer's close is reported after the buffered data";
 }
 
 TEST_F(TlsHandshake, Tls11IsRefused) {
