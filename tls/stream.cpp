@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -54,22 +55,37 @@ class tls_byte_stream final : public asio_byte_stream<tls_stream> {
     using asio_byte_stream::asio_byte_stream;
     asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(
         asio::mutable_buffer buf) override {
+        using result = std::pair<std::error_code, std::size_t>;
+        if (failed_) co_return result{failed_, 0};
         auto [ec, n] = co_await stream().async_read_some(buf, nothrow_awaitable);
-        if (ec || n == 0) co_return std::pair<std::error_code, std::size_t>{ec, n};
-        // Records already in the engine's input decrypt without I/O. Anything else (no full
-        // record, close_notify, an alert) is left for the next async_read_some to report.
+        if (ec || n == 0) co_return result{ec, n};
+        // Records already in the engine's input decrypt without I/O. No full record, or a
+        // close_notify, is left for the next async_read_some to wait for or report; a broken
+        // record ends the stream after the plaintext already taken is returned, with OpenSSL's
+        // reason (e.g. "bad record mac") rather than the generic one a later read would give.
         SSL* ssl = stream().native_handle();
         auto* p = static_cast<unsigned char*>(buf.data());
         while (n < buf.size()) {
             std::size_t got = 0;
-            if (SSL_read_ex(ssl, p + n, buf.size() - n, &got) != 1 || got == 0) {
-                ERR_clear_error();
-                break;
+            ERR_clear_error();
+            if (SSL_read_ex(ssl, p + n, buf.size() - n, &got) == 1 && got > 0) {
+                n += got;
+                continue;
             }
-            n += got;
+            int err = SSL_get_error(ssl, 0);
+            if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) {
+                auto reason = static_cast<int>(ERR_get_error());
+                failed_ = reason ? std::error_code(reason, asio::error::get_ssl_category())
+                                 : std::error_code(asio::ssl::error::unspecified_system_error);
+            }
+            ERR_clear_error();
+            break;
         }
-        co_return std::pair<std::error_code, std::size_t>{ec, n};
+        co_return result{ec, n};
     }
+
+  private:
+    std::error_code failed_;  // a record that failed while draining; reported on the next read
 };
 }  // namespace
 

@@ -363,6 +363,108 @@ TEST_F(TlsHandshake, ByteStreamReadReturnsEveryBufferedRecord) {
     EXPECT_TRUE(end) << "the peer's close is reported after the buffered data";
 }
 
+// A corrupt record behind good ones: the good ones' plaintext comes back, then an error — never
+// a successful empty read, which would make a caller spin.
+TEST_F(TlsHandshake, ByteStreamReportsACorruptRecordAfterTheGoodOnes) {
+    auto srv = make(tls_settings(pki.ca(), n1), server_id("dc1", "n1"));
+    auto cli = make(tls_settings(pki.ca(), n2), server_id("dc1", "n2"));
+    ASSERT_TRUE(srv && cli);
+    asio::io_context io;
+    asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+    asio::ip::tcp::acceptor relay_acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+    auto port = acc.local_endpoint().port();
+    auto relay_port = relay_acc.local_endpoint().port();
+    bool corrupt_next = false;  // set by the client just before it writes the bad record
+    std::string good;
+    std::error_code end;
+    int empty_reads = 0, reads = 0;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto [ec, sock] = co_await acc.async_accept(meshfed::nothrow_awaitable);
+            if (ec) co_return;
+            auto s = co_await server_handshake(std::move(sock), srv->incoming_rpc(), 5s);
+            if (!s) co_return;
+            auto bs = make_byte_stream(std::move(**s));
+            asio::steady_timer t(io, 400ms);  // good and bad records all received
+            co_await t.async_wait(meshfed::nothrow_awaitable);
+            std::vector<char> buf(64 * 1024);
+            for (; reads < 10; ++reads) {
+                auto [rec, n] = co_await bs->read_some(asio::buffer(buf));
+                if (rec) {
+                    end = rec;
+                    break;
+                }
+                if (n == 0) ++empty_reads;
+                good.append(buf.data(), n);
+            }
+        },
+        asio::detached);
+    // Relay client -> server bytes, flipping the last byte (the AEAD tag) of the chunk that
+    // carries the bad record; server -> client bytes pass unchanged.
+    using sock_ptr = std::shared_ptr<asio::ip::tcp::socket>;
+    auto pump = [](sock_ptr from, sock_ptr to, bool* corrupt) -> asio::awaitable<void> {
+        std::vector<std::uint8_t> b(16 * 1024);
+        for (;;) {
+            auto [rec, n] =
+                co_await from->async_read_some(asio::buffer(b), meshfed::nothrow_awaitable);
+            if (rec) break;
+            if (corrupt && *corrupt) {
+                b[n - 1] ^= 0x55;
+                *corrupt = false;
+            }
+            auto [wec, w] = co_await asio::async_write(*to, asio::buffer(b.data(), n),
+                                                       meshfed::nothrow_awaitable);
+            if (wec) break;
+        }
+        std::error_code ignored;
+        to->close(ignored);
+    };
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            auto [ec, s] = co_await relay_acc.async_accept(meshfed::nothrow_awaitable);
+            if (ec) co_return;
+            auto down = std::make_shared<asio::ip::tcp::socket>(std::move(s));
+            auto up = std::make_shared<asio::ip::tcp::socket>(io);
+            auto [cec] = co_await up->async_connect({asio::ip::make_address("127.0.0.1"), port},
+                                                    meshfed::nothrow_awaitable);
+            if (cec) co_return;
+            asio::co_spawn(io, pump(up, down, nullptr), asio::detached);
+            asio::co_spawn(io, pump(down, up, &corrupt_next), asio::detached);
+        },
+        asio::detached);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            asio::ip::tcp::socket sock(io);
+            auto [ec] = co_await sock.async_connect(
+                {asio::ip::make_address("127.0.0.1"), relay_port}, meshfed::nothrow_awaitable);
+            if (ec) co_return;
+            client_target t{"dc1", "n1", "", false};
+            auto s = co_await client_handshake(std::move(sock), *cli, t, 5s);
+            if (!s) co_return;
+            for (int i = 0; i < 5; ++i) {
+                std::string rec = "good-" + std::to_string(i) + ";";
+                co_await asio::async_write(**s, asio::buffer(rec), meshfed::nothrow_awaitable);
+            }
+            asio::steady_timer t1(io, 100ms);  // the relay has passed the good records on
+            co_await t1.async_wait(meshfed::nothrow_awaitable);
+            corrupt_next = true;
+            std::string bad = "bad-record;";
+            co_await asio::async_write(**s, asio::buffer(bad), meshfed::nothrow_awaitable);
+            asio::steady_timer t2(io, 1s);  // keep the connection open while the server reads
+            co_await t2.async_wait(meshfed::nothrow_awaitable);
+        },
+        asio::detached);
+    io.run_for(5s);
+    EXPECT_EQ(good, "good-0;good-1;good-2;good-3;good-4;");
+    EXPECT_TRUE(end) << "the corrupt record must surface as an error";
+    EXPECT_THAT(end.message(), HasSubstr("bad record mac"));  // OpenSSL's reason, for the log
+    EXPECT_EQ(empty_reads, 0);
+    EXPECT_LE(reads, 2);  // the good records in one read, then the error
+}
+
 TEST_F(TlsHandshake, Tls11IsRefused) {
     auto srv = make(tls_settings(pki.ca(), n1), server_id("dc1", "n1"));
     SSL_CTX* old = SSL_CTX_new(TLS_client_method());
