@@ -32,6 +32,7 @@
 #include "common/asio_compat.hpp"
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/run_loop.hpp"
 #include "common/version.hpp"
 #include "mesh/federation.hpp"
 #include "mesh/gateway_dialer.hpp"
@@ -954,7 +955,8 @@ int agent::run() {
         version(), c.node_name, c.datacenter, c.server, c.bind_addr,
         c.advertise_addr_wan.empty() ? advertise : c.advertise_addr_wan, c.ports.server,
         s.wan_pool ? s.wan_pool->port() : c.ports.serf_wan, c.ports.http, c.data_dir, ::getpid());
-    s.io.run();
+    // The RPC port's latency: see common/run_loop.hpp (performance.rpc_busy_poll).
+    run_with_busy_poll(s.io, c.rpc_busy_poll);
     s.log->info("agent stopped: node={} datacenter={}", c.node_name, c.datacenter);
     return 0;
 }

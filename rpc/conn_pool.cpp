@@ -26,7 +26,10 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
         std::string dial_error;
         std::shared_ptr<asio::steady_timer> dial_done;  // cancelled when the dial finishes
         std::chrono::steady_clock::time_point last_used;
+        std::vector<mux_stream> idle;  // streams of `conn` between calls, newest last
     };
+    // Consul's pool keeps this many idle streams per connection (MaxStreams).
+    static constexpr std::size_t max_idle_streams = 64;
     asio::any_io_executor ex;
     dialer_fn dialer;
     std::chrono::milliseconds idle_timeout;
@@ -80,6 +83,33 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
         co_return std::unexpected(std::string("no session"));
     }
 
+    // An idle stream of `conn` still open both ways, or an error when there is none.
+    std::expected<mux_stream, std::error_code> take_idle_stream(
+        const server_info& s, const std::shared_ptr<mux_conn>& conn) {
+        auto it = entries.find(key(s));
+        if (it == entries.end() || it->second.conn != conn)
+            return std::unexpected(std::error_code{});
+        auto& idle = it->second.idle;
+        while (!idle.empty()) {
+            mux_stream st = std::move(idle.back());
+            idle.pop_back();
+            if (conn->session().state(st.id()) == yamux::stream_state::established) return st;
+            st.close();  // the remote closed or reset it meanwhile; releasing it finishes it
+        }
+        return std::unexpected(std::error_code{});
+    }
+
+    void return_idle_stream(const server_info& s, const std::shared_ptr<mux_conn>& conn,
+                            mux_stream st) {
+        auto it = entries.find(key(s));
+        if (closed || it == entries.end() || it->second.conn != conn || conn->is_closed() ||
+            it->second.idle.size() >= max_idle_streams) {
+            st.close();
+            return;
+        }
+        it->second.idle.push_back(std::move(st));
+    }
+
     asio::awaitable<void> reap_loop(std::shared_ptr<impl> self) {
         while (!closed) {
             reaper.expires_after(std::chrono::seconds(1));
@@ -88,8 +118,9 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
             auto now = std::chrono::steady_clock::now();
             for (auto it = entries.begin(); it != entries.end();) {
                 auto& e = it->second;
+                // Idle streams hold the session too; nothing else may.
                 bool idle = e.conn && !e.dialing && now - e.last_used >= idle_timeout &&
-                            e.conn.use_count() == 1;
+                            static_cast<std::size_t>(e.conn.use_count()) == 1 + e.idle.size();
                 if (idle || (e.conn && e.conn->is_closed() && !e.dialing)) {
                     if (idle) ++stats.idle_closed;
                     e.conn->close();
@@ -142,8 +173,14 @@ asio::awaitable<std::expected<rpc_reply, std::string>> conn_pool::call(
             co_return std::unexpected(
                 fmt::format("rpc to {} ({}): {}", target.name, target.addr(), conn.error()));
         }
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        auto stream = co_await (*conn)->open_stream(deadline);
+        auto stream = self->take_idle_stream(target, *conn);
+        if (stream) {
+            ++self->stats.streams_reused;
+        } else {
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            stream = co_await (*conn)->open_stream(deadline);
+            if (stream) ++self->stats.streams_opened;
+        }
         if (!stream) {
             last_error = stream.error().message();
             (*conn)->close();
@@ -153,7 +190,13 @@ asio::awaitable<std::expected<rpc_reply, std::string>> conn_pool::call(
         }
         self->entries[impl::key(target)].last_used = std::chrono::steady_clock::now();
         auto reply = co_await rpc::call(*stream, method, body, timeout);
-        stream->close();
+        if (reply) {
+            // A reply (an RPC error included) leaves the stream in step: keep it for the next
+            // call. A failed call may still get its answer later, so its stream is closed.
+            self->return_idle_stream(target, *conn, std::move(*stream));
+        } else {
+            stream->close();
+        }
         if (!reply) {
             ++self->stats.call_failures;
             auto ec = reply.error();

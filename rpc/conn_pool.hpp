@@ -1,6 +1,8 @@
 #pragma once
 // The RPC client side, owned by rpc/: one yamux session per remote server, reused for every
-// call (a fresh stream per call), at most one dial in flight per server (concurrent callers
+// call, and its streams reused too: a stream whose call ended cleanly waits for the next call
+// (at most `max_idle_streams` per session, newest first, as Consul's pool keeps them); a stream
+// whose call failed is closed. At most one dial in flight per server (concurrent callers
 // wait for it), one redial when a session turns out broken, idle sessions closed after
 // `idle_timeout` (Consul: 2 minutes), a timeout per call.
 // How a server is reached is the injected dialer: plain TCP + 0x04, the 0x03 TLS upgrade, or
@@ -35,7 +37,7 @@ using dialer_fn =
 
 struct pool_stats {
     std::uint64_t dials = 0, dial_failures = 0, calls = 0, call_failures = 0, redials = 0,
-                  idle_closed = 0;
+                  idle_closed = 0, streams_opened = 0, streams_reused = 0;
 };
 
 class conn_pool {

@@ -15,6 +15,7 @@
 #include "common/log.hpp"
 #include "common/msgpack.hpp"
 #include "common/net.hpp"
+#include "common/run_loop.hpp"
 #include "rpc/msgpack_rpc.hpp"
 #include "tls/alpn.hpp"
 #include "tls/configurator.hpp"
@@ -146,6 +147,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
         for (;;) {
             auto [ec, n] = co_await read_some(asio::buffer(buf));
             if (ec) co_return;
+            note_activity();
             dec.feed(std::span<const std::uint8_t>(buf.data(), n));
             for (;;) {
                 auto msg = dec.next();

@@ -248,6 +248,27 @@ const std::vector<field>& schema() {
                       int_opt("rpc_max_conns_per_client", CFG(limits.max_conns_per_client)),
                       duration_opt("rpc_client_timeout", CFG(limits.client_timeout)),
                   }),
+            block("performance",
+                  {
+                      // meshfed extension; microsecond resolution (other durations are ms)
+                      {"rpc_busy_poll",
+                       [](runtime_config& c, const value& v, const std::string& p, diagnostics& d) {
+                           if (!v.is_string()) {
+                               d.error(v.pos, fmt::format("'{}' expected a duration string such "
+                                                          "as \"200us\", got {}",
+                                                          p, describe(v)));
+                               return;
+                           }
+                           auto r = parse_go_duration(v.as_string());
+                           if (!r) {
+                               d.error(v.pos, fmt::format("'{}': {}", p, r.error()));
+                               return;
+                           }
+                           c.rpc_busy_poll =
+                               std::chrono::duration_cast<std::chrono::microseconds>(*r);
+                       },
+                       {}},
+                  }),
             string_opt("log_level", CFG(log_level)),
             bool_opt("log_json", CFG(log_json)),
         };

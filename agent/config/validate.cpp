@@ -229,6 +229,9 @@ void validate_config(const runtime_config& c, const set_paths& set, const load_o
     if (c.retry_interval_wan.count() <= 0) err("retry_interval_wan must be positive");
     for (auto& e : c.gossip_wan.validate()) err(e);
     for (auto& e : c.limits.validate()) err(e);
+    if (c.rpc_busy_poll.count() < 0 || c.rpc_busy_poll > std::chrono::milliseconds(10))
+        err_at("performance.rpc_busy_poll",
+               "performance.rpc_busy_poll must be between 0 (off) and 10ms");
 }
 
 }  // namespace meshfed::config

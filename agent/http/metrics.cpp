@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "agent/http/query.hpp"
+#include "common/run_loop.hpp"
 
 namespace meshfed::agent::http {
 
@@ -149,6 +150,12 @@ void rpc_metrics(collector& c, const rpc::server_stats& s) {
         c.counter("consul.meshfed.rpc.connections", s.by_type[i], "RPC connections by first byte",
                   {{"type", type_names[i]}});
     }
+    // performance.rpc_busy_poll: requests picked up while spinning vs windows that ran out.
+    const auto& bp = busy_poll_counters();
+    c.counter("consul.meshfed.rpc.busy_poll", bp.caught, "Busy-poll windows after RPC requests",
+              {{"outcome", "caught"}});
+    c.counter("consul.meshfed.rpc.busy_poll", bp.expired, "Busy-poll windows after RPC requests",
+              {{"outcome", "expired"}});
 }
 
 void endpoint_metrics(collector& c, const rpc::endpoint_stats& s) {
@@ -171,6 +178,10 @@ void pool_metrics(collector& c, const rpc::pool_stats& s) {
     c.counter("consul.meshfed.rpc.pool.call_failures", s.call_failures, "Outgoing calls failed");
     c.counter("consul.meshfed.rpc.pool.redials", s.redials, "Outgoing connections redialed");
     c.counter("consul.meshfed.rpc.pool.idle_closed", s.idle_closed, "Idle connections closed");
+    c.counter("consul.meshfed.rpc.pool.streams", s.streams_opened,
+              "Streams used for outgoing calls, by origin", {{"origin", "opened"}});
+    c.counter("consul.meshfed.rpc.pool.streams", s.streams_reused,
+              "Streams used for outgoing calls, by origin", {{"origin", "reused"}});
 }
 
 void tunnel_metrics(collector& c, const wan::wanfed::tunnel_stats& s) {

@@ -75,6 +75,7 @@ TEST(ConfigDefaults, MatchConsul) {
     EXPECT_EQ(c.limits.handshake_timeout, 5s);
     EXPECT_EQ(c.limits.max_conns_per_client, 100);
     EXPECT_EQ(c.limits.client_timeout, 60s);
+    EXPECT_EQ(c.rpc_busy_poll, 200us);
 }
 
 TEST(ConfigDecode, AllOptionsFromHcl) {
@@ -144,6 +145,23 @@ TEST(ConfigDecode, GossipLabelAndReconnectTimeout) {
     EXPECT_EQ(r.config.gossip_wan.reconnect_timeout, 12h);
     auto bad = load_hcl("reconnect_timeout_wan = \"1h\"\n");
     EXPECT_THAT(bad.errors, has_error("reconnect_timeout_wan must be >= 8h"));
+}
+
+// A meshfed extension in Consul's performance block, with microsecond resolution.
+TEST(ConfigDecode, RpcBusyPoll) {
+    auto r = load_hcl("performance { rpc_busy_poll = \"350us\" }\n");
+    ASSERT_TRUE(r.ok()) << testing::PrintToString(r.errors);
+    EXPECT_EQ(r.config.rpc_busy_poll, 350us);
+    auto off = load_hcl("performance { rpc_busy_poll = \"0s\" }\n");
+    ASSERT_TRUE(off.ok()) << testing::PrintToString(off.errors);
+    EXPECT_EQ(off.config.rpc_busy_poll, 0us);
+    auto big = load_hcl("performance { rpc_busy_poll = \"1s\" }\n");
+    EXPECT_THAT(big.errors,
+                has_error("performance.rpc_busy_poll must be between 0 (off) and 10ms"));
+    auto neg = load_hcl("performance { rpc_busy_poll = \"-5us\" }\n");
+    EXPECT_FALSE(neg.ok());
+    auto num = load_hcl("performance { rpc_busy_poll = 200 }\n");
+    EXPECT_THAT(num.errors, has_error("expected a duration string"));
 }
 
 // Unset means the role's default (a server keeps its membership when signalled).

@@ -12,10 +12,13 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 #include <asio/write.hpp>
 
@@ -312,4 +315,57 @@ TEST_F(RpcServer, ForwardsToAnotherDatacenterThroughThePool) {
         done.set_value();
     });
     done.get_future().wait();
+}
+
+// Consul's pool reuses a connection's streams: sequential calls share one, concurrent calls
+// open more, and a call that failed never hands its stream (and a late reply) to the next.
+TEST(RpcPool, ReusesStreamsAndNeverAfterAFailedCall) {
+    live_server dc2("dc2");
+    asio::io_context io;
+    auto pool =
+        std::make_shared<conn_pool>(io.get_executor(), classic_dialer(io.get_executor(), nullptr));
+    const server_info s2{"s2", "dc2", "127.0.0.1", dc2.port()};
+    std::vector<std::string> seen;  // each call's outcome, in order
+    auto one = [&](const char* method, std::chrono::milliseconds timeout) -> asio::awaitable<void> {
+        std::vector<std::uint8_t> empty_map(1, 0x80);  // no braced list in co_await (g++ 12)
+        auto r = co_await pool->call(s2, method, std::move(empty_map), timeout);
+        if (!r) {
+            seen.push_back(r.error().find("timed out") != std::string::npos ? "timeout"
+                                                                            : r.error());
+        } else {
+            std::string text;
+            if (!r->body.empty() && (r->body[0] & 0xe0) == 0xa0)
+                text.assign(r->body.begin() + 1, r->body.end());  // fixstr
+            else if (r->body == msgpack_bool(true))
+                text = "true";
+            seen.push_back(text);
+        }
+    };
+    pool_stats after_sequential, after_concurrent;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < 3; ++i) co_await one("Test.WhereAmI", 5s);
+            after_sequential = pool->stats();
+            // Three at once need three streams: the idle one and two new ones.
+            using namespace asio::experimental::awaitable_operators;
+            co_await (one("Test.Later", 5s) && one("Test.Later", 5s) && one("Test.Later", 5s));
+            after_concurrent = pool->stats();
+            // Times out before the 50 ms reply: its stream must be closed, not reused.
+            co_await one("Test.Later", 10ms);
+            co_await one("Test.WhereAmI", 5s);
+            asio::steady_timer t(io, 100ms);  // the late reply has arrived by now
+            co_await t.async_wait(asio::use_awaitable);
+            co_await one("Test.WhereAmI", 5s);
+            pool->close_all();
+        },
+        asio::detached);
+    io.run_for(20s);
+    EXPECT_EQ(seen, (std::vector<std::string>{"dc2", "dc2", "dc2", "true", "true", "true",
+                                              "timeout", "dc2", "dc2"}));
+    EXPECT_EQ(after_sequential.streams_opened, 1u);
+    EXPECT_EQ(after_sequential.streams_reused, 2u);
+    EXPECT_EQ(after_concurrent.streams_opened, 3u);
+    EXPECT_EQ(after_concurrent.streams_reused, 3u);
+    EXPECT_EQ(pool->stats().dials, 1u);  // one session throughout
 }
