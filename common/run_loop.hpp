@@ -1,13 +1,13 @@
 #pragma once
-// The agent's and the gateway's event loop: io_context::run(), plus a bounded busy-poll after
-// latency-sensitive traffic.
+// The agent's event loop: io_context::run(), plus a bounded busy-poll after RPC requests
+// (performance.rpc_busy_poll).
 //
-// Why: a request/response exchange over one connection (one RPC stream, one proxied TLS
-// session) is ping-pong; each turn, the thread that blocked in epoll_wait has to be woken by
-// the kernel, which on a VM costs tens of microseconds (the idle vCPU is halted). After traffic
-// was noted, run_with_busy_poll() keeps polling without blocking for `window` before it blocks
-// again, so the next request is picked up by a running thread. Idle periods (gossip ticks,
-// timers) do not note activity and never spin.
+// Why: a request/response exchange over one RPC stream is ping-pong; each turn, the thread
+// that blocked in epoll_wait has to be woken by the kernel, which on a VM costs tens of
+// microseconds (the idle vCPU is halted). After a request was noted, run_with_busy_poll() keeps
+// polling without blocking (yielding the CPU between empty polls) for `window` before it blocks
+// again, so the next request is picked up by a running thread. Everything else (gossip ticks,
+// timers, HTTP) notes nothing and never makes the loop spin.
 //
 // Threading: note_activity() is called from the loop's own thread (single-threaded io_context);
 // run_with_busy_poll() runs on that thread. Errors: none (the io_context's handlers own theirs).
