@@ -83,6 +83,27 @@ TEST(RunLoop, AnExpiredWindowBlocksUntilTheNextRequest) {
     EXPECT_EQ(d.expired(), 1u);
 }
 
+// Requests arriving back to back are taken in batches by a sleeping loop: no spin at all.
+TEST(RunLoop, DenseRequestsDoNotMakeItSpin) {
+    asio::io_context io;
+    auto guard = asio::make_work_guard(io);
+    counter_delta d;
+    bool late = false;
+    std::jthread sender;
+    for (int i = 0; i < 40; ++i) asio::post(io, [] { note_activity(); });
+    asio::post(io, [&] {
+        note_activity();
+        sender = post_later(io, 20ms, [&] {
+            late = true;
+            guard.reset();
+        });
+    });
+    run_with_busy_poll(io, 2s);  // a window that would catch the late one, were it used
+    EXPECT_TRUE(late);
+    EXPECT_EQ(d.caught(), 0u);
+    EXPECT_EQ(d.expired(), 0u);
+}
+
 TEST(RunLoop, StopEndsASpinAtOnce) {
     asio::io_context io;
     auto guard = asio::make_work_guard(io);  // never released: only stop() can end the loop
