@@ -42,64 +42,49 @@ TEST(RunLoop, WithoutActivityItIsRunAndNeverSpins) {
     EXPECT_EQ(d.expired(), 0u);
 }
 
-TEST(RunLoop, ARequestInsideTheWindowIsCaughtWhileSpinning) {
+// Runs a loop with `window` that serves `dense_before` back-to-back requests, then one more,
+// then a last one `gap` later (posted from another thread, as the network would deliver it);
+// returns when the last one has run.
+void serve_then_one_later(std::chrono::microseconds window, std::chrono::milliseconds gap,
+                          int dense_before = 0) {
     asio::io_context io;
     auto guard = asio::make_work_guard(io);
-    counter_delta d;
-    bool second = false;
+    bool last = false;
     std::jthread sender;
+    for (int i = 0; i < dense_before; ++i) asio::post(io, [] { note_activity(); });
     asio::post(io, [&] {
         note_activity();  // a request was just served
-        sender = post_later(io, 2ms, [&] {
-            note_activity();  // the next one, picked up by the spinning loop
-            second = true;
+        sender = post_later(io, gap, [&] {
+            note_activity();  // the next one
+            last = true;
             guard.reset();
         });
     });
-    run_with_busy_poll(io, 2s);  // far longer than the 2 ms gap: the loop never blocks
-    EXPECT_TRUE(second);
+    run_with_busy_poll(io, window);
+    EXPECT_TRUE(last);
+}
+
+TEST(RunLoop, ARequestInsideTheWindowIsCaughtWhileSpinning) {
+    counter_delta d;
+    serve_then_one_later(2s, 2ms);  // far longer window than gap: the loop never blocks
     EXPECT_EQ(d.caught(), 1u);
     EXPECT_EQ(d.expired(), 0u);
 }
 
 TEST(RunLoop, AnExpiredWindowBlocksUntilTheNextRequest) {
-    asio::io_context io;
-    auto guard = asio::make_work_guard(io);
     counter_delta d;
-    bool second = false;
-    std::jthread sender;
-    asio::post(io, [&] {
-        note_activity();
-        sender = post_later(io, 50ms, [&] {
-            second = true;
-            guard.reset();
-        });
-    });
     const auto start = std::chrono::steady_clock::now();
-    run_with_busy_poll(io, 1ms);
-    EXPECT_TRUE(second);
+    serve_then_one_later(1ms, 50ms);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 50ms);
     EXPECT_EQ(d.caught(), 0u);
     EXPECT_EQ(d.expired(), 1u);
 }
 
-// Requests arriving back to back are taken in batches by a sleeping loop: no spin at all.
+// Requests arriving back to back are taken in batches by a sleeping loop: no spin at all, even
+// with a window that would catch the late one.
 TEST(RunLoop, DenseRequestsDoNotMakeItSpin) {
-    asio::io_context io;
-    auto guard = asio::make_work_guard(io);
     counter_delta d;
-    bool late = false;
-    std::jthread sender;
-    for (int i = 0; i < 40; ++i) asio::post(io, [] { note_activity(); });
-    asio::post(io, [&] {
-        note_activity();
-        sender = post_later(io, 20ms, [&] {
-            late = true;
-            guard.reset();
-        });
-    });
-    run_with_busy_poll(io, 2s);  // a window that would catch the late one, were it used
-    EXPECT_TRUE(late);
+    serve_then_one_later(2s, 20ms, 40);
     EXPECT_EQ(d.caught(), 0u);
     EXPECT_EQ(d.expired(), 0u);
 }
