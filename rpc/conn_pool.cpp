@@ -83,12 +83,11 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
         co_return std::unexpected(std::string("no session"));
     }
 
-    // An idle stream of `conn` still open both ways, or an error when there is none.
-    std::expected<mux_stream, std::error_code> take_idle_stream(
-        const server_info& s, const std::shared_ptr<mux_conn>& conn) {
-        auto it = entries.find(key(s));
-        if (it == entries.end() || it->second.conn != conn)
-            return std::unexpected(std::error_code{});
+    // An idle stream of `conn` (entry `k`) still open both ways, if there is one.
+    std::optional<mux_stream> take_idle_stream(const std::string& k,
+                                               const std::shared_ptr<mux_conn>& conn) {
+        auto it = entries.find(k);
+        if (it == entries.end() || it->second.conn != conn) return std::nullopt;
         auto& idle = it->second.idle;
         while (!idle.empty()) {
             mux_stream st = std::move(idle.back());
@@ -96,12 +95,12 @@ struct conn_pool::impl : std::enable_shared_from_this<conn_pool::impl> {
             if (conn->session().state(st.id()) == yamux::stream_state::established) return st;
             st.close();  // the remote closed or reset it meanwhile; releasing it finishes it
         }
-        return std::unexpected(std::error_code{});
+        return std::nullopt;
     }
 
-    void return_idle_stream(const server_info& s, const std::shared_ptr<mux_conn>& conn,
+    void return_idle_stream(const std::string& k, const std::shared_ptr<mux_conn>& conn,
                             mux_stream st) {
-        auto it = entries.find(key(s));
+        auto it = entries.find(k);
         if (closed || it == entries.end() || it->second.conn != conn || conn->is_closed() ||
             it->second.idle.size() >= max_idle_streams) {
             st.close();
@@ -164,6 +163,7 @@ asio::awaitable<std::expected<rpc_reply, std::string>> conn_pool::call(
     std::chrono::milliseconds timeout) {
     auto self = impl_;
     ++self->stats.calls;
+    const std::string k = impl::key(target);
     std::string last_error;
     // A broken session (the remote restarted, an idle connection died) gets one redial.
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -173,8 +173,9 @@ asio::awaitable<std::expected<rpc_reply, std::string>> conn_pool::call(
             co_return std::unexpected(
                 fmt::format("rpc to {} ({}): {}", target.name, target.addr(), conn.error()));
         }
-        auto stream = self->take_idle_stream(target, *conn);
-        if (stream) {
+        std::expected<mux_stream, std::error_code> stream;
+        if (auto idle = self->take_idle_stream(k, *conn)) {
+            stream = std::move(*idle);
             ++self->stats.streams_reused;
         } else {
             auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -184,30 +185,27 @@ asio::awaitable<std::expected<rpc_reply, std::string>> conn_pool::call(
         if (!stream) {
             last_error = stream.error().message();
             (*conn)->close();
-            self->entries.erase(impl::key(target));
+            self->entries.erase(k);
             ++self->stats.redials;
             continue;
         }
-        self->entries[impl::key(target)].last_used = std::chrono::steady_clock::now();
+        self->entries[k].last_used = std::chrono::steady_clock::now();
         auto reply = co_await rpc::call(*stream, method, body, timeout);
-        if (reply) {
-            // A reply (an RPC error included) leaves the stream in step: keep it for the next
-            // call. A failed call may still get its answer later, so its stream is closed.
-            self->return_idle_stream(target, *conn, std::move(*stream));
-        } else {
-            stream->close();
-        }
         if (!reply) {
+            // A failed call may still get its answer later: its stream is never reused.
+            stream->close();
             ++self->stats.call_failures;
             auto ec = reply.error();
             // The session is suspect after a transport error: drop it.
             if (ec != std::errc::timed_out) {
                 (*conn)->close();
-                self->entries.erase(impl::key(target));
+                self->entries.erase(k);
             }
             co_return std::unexpected(fmt::format("rpc {} to {} ({}): {}", method, target.name,
                                                   target.addr(), ec.message()));
         }
+        // A reply (an RPC error included) leaves the stream in step: keep it for the next call.
+        self->return_idle_stream(k, *conn, std::move(*stream));
         co_return std::move(*reply);
     }
     ++self->stats.call_failures;

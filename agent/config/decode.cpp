@@ -75,15 +75,15 @@ std::optional<std::int64_t> to_int_value(const value& v, const std::string& path
     return std::nullopt;
 }
 
-std::optional<std::chrono::milliseconds> to_duration_value(const value& v, const std::string& path,
-                                                           diagnostics& d) {
+std::optional<std::chrono::nanoseconds> to_duration_value(const value& v, const std::string& path,
+                                                          diagnostics& d) {
     if (v.is_string()) {
         auto r = parse_go_duration(v.as_string());
         if (!r) {
             d.error(v.pos, fmt::format("'{}': {}", path, r.error()));
             return std::nullopt;
         }
-        return std::chrono::duration_cast<std::chrono::milliseconds>(*r);
+        return *r;
     }
     d.error(v.pos, fmt::format("'{}' expected a duration string such as \"30s\", got {}", path,
                                describe(v)));
@@ -127,7 +127,11 @@ template <class Get>
 field duration_opt(std::string name, Get get) {
     return {std::move(name),
             [get](runtime_config& c, const value& v, const std::string& p, diagnostics& d) {
-                if (auto ms = to_duration_value(v, p, d)) get(c) = *ms;
+                // Truncated to the field's resolution (ms for most, us for rpc_busy_poll, h for
+                // reconnect_timeout_wan).
+                using field_type = std::remove_cvref_t<decltype(get(c))>;
+                if (auto ns = to_duration_value(v, p, d))
+                    get(c) = std::chrono::duration_cast<field_type>(*ns);
             },
             {}};
 }
@@ -235,13 +239,7 @@ const std::vector<field>& schema() {
                       duration_opt("tcp_timeout", CFG(gossip_wan.tcp_timeout)),
                       string_opt("label", CFG(gossip_wan.label)),
                   }),
-            {"reconnect_timeout_wan",
-             [](runtime_config& c, const value& v, const std::string& p, diagnostics& d) {
-                 if (auto ms = to_duration_value(v, p, d))
-                     c.gossip_wan.reconnect_timeout =
-                         std::chrono::duration_cast<std::chrono::hours>(*ms);
-             },
-             {}},
+            duration_opt("reconnect_timeout_wan", CFG(gossip_wan.reconnect_timeout)),
             block("limits",
                   {
                       duration_opt("rpc_handshake_timeout", CFG(limits.handshake_timeout)),
@@ -250,24 +248,8 @@ const std::vector<field>& schema() {
                   }),
             block("performance",
                   {
-                      // meshfed extension; microsecond resolution (other durations are ms)
-                      {"rpc_busy_poll",
-                       [](runtime_config& c, const value& v, const std::string& p, diagnostics& d) {
-                           if (!v.is_string()) {
-                               d.error(v.pos, fmt::format("'{}' expected a duration string such "
-                                                          "as \"200us\", got {}",
-                                                          p, describe(v)));
-                               return;
-                           }
-                           auto r = parse_go_duration(v.as_string());
-                           if (!r) {
-                               d.error(v.pos, fmt::format("'{}': {}", p, r.error()));
-                               return;
-                           }
-                           c.rpc_busy_poll =
-                               std::chrono::duration_cast<std::chrono::microseconds>(*r);
-                       },
-                       {}},
+                      // meshfed extension
+                      duration_opt("rpc_busy_poll", CFG(rpc_busy_poll)),
                   }),
             string_opt("log_level", CFG(log_level)),
             bool_opt("log_json", CFG(log_json)),
